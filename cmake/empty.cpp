@@ -1,0 +1,1 @@
+// Keeps a module with no sources yet linkable.
