@@ -1,0 +1,49 @@
+// A Runner executes forward passes of one model on one backend and owns that model's KV cache.
+// The engine talks only to this interface; CPU (src/model/cpu_runner.cpp) and CUDA
+// (src/backend/cuda/cuda_runner.*) implement it. Batch dimension everywhere: every call takes a list of
+// sequences, each in its own KV-cache slot, with explicit positions (a tensor, so M-RoPE's 3-D positions can
+// come later without changing callers).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/status.h"
+#include "model/model_spec.h"
+
+namespace tailor {
+
+struct RunnerOptions {
+  int n_ctx = 4096;    // KV capacity per slot (tokens)
+  int n_slots = 1;     // sequences that can be live at once (max batch)
+  DType kv_dtype = DType::f32;
+  // Storage dtype for matrices; f32/f16/bf16. Weights already in this dtype are used in place (mmap).
+  DType weight_dtype = DType::bf16;
+  bool check_finite_first_pass = true;  // flag Inf/NaN activations on the first forward, naming the layer
+};
+
+struct SeqBatchEntry {
+  int32_t slot = 0;                  // KV-cache slot of this sequence
+  std::span<const int32_t> tokens;   // new tokens to run [n_tokens]
+  std::span<const int32_t> pos;      // their positions [n_tokens] (usually pos0, pos0+1, ...)
+  bool all_logits = false;           // logits for every token (golden tests) instead of only the last
+};
+
+class Runner {
+ public:
+  virtual ~Runner() = default;
+  // Runs one step over the batch. Appends to `logits` (resized) rows of n_vocab floats: for each entry in order,
+  // n_tokens rows if all_logits, else 1 row (the last token's).
+  virtual Status forward(std::span<const SeqBatchEntry> batch, std::vector<float>& logits) = 0;
+  virtual const HParams& hparams() const = 0;
+  virtual const RunnerOptions& options() const = 0;
+  virtual std::string describe() const = 0;  // "cpu: 2 threads, avx512 bf16 matmul" for logs
+};
+
+Result<std::unique_ptr<Runner>> make_cpu_runner(std::shared_ptr<const ModelSpec> spec, const RunnerOptions& opt);
+
+}  // namespace tailor
