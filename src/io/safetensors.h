@@ -22,7 +22,7 @@ struct SafeTensor {
   Shape shape;
   const uint8_t* data = nullptr;  // inside the mmap of `file`
   uint64_t nbytes = 0;
-  int file_index = 0;             // which shard
+  int file_index = 0;  // which shard
   TensorView view() const { return TensorView(const_cast<uint8_t*>(data), dtype, shape); }
 };
 
@@ -33,6 +33,11 @@ class SafeTensorsArchive {
   // Parses just a header (for the fuzzer and tests): `file_size` is the size of the whole file.
   static Status validate_header(const uint8_t* data, uint64_t file_size, const std::string& file_name,
                                 std::vector<SafeTensor>* out);
+  // Same, also returning the "__metadata__" string map (may be null).
+  static Status validate_header(const uint8_t* data, uint64_t file_size, const std::string& file_name,
+                                std::vector<SafeTensor>* out, std::map<std::string, std::string>* metadata);
+  // Largest header (JSON) accepted; real headers are a few MB at most.
+  static constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
   const SafeTensor* find(const std::string& name) const;
   const std::vector<SafeTensor>& tensors() const { return tensors_; }
@@ -44,6 +49,7 @@ class SafeTensorsArchive {
   Status expect(const std::string& name, const Shape& shape) const;
 
  private:
+  static Result<SafeTensorsArchive> open_impl(const std::string& path);
   std::vector<std::shared_ptr<MappedFile>> files_;
   std::vector<SafeTensor> tensors_;
   std::map<std::string, size_t> index_;
