@@ -1,0 +1,113 @@
+// tailor run: generate from a prompt; the text alone goes to stdout, statistics to stderr.
+#include <cstdio>
+#include <sstream>
+
+#include "command.h"
+#include "engine/generate.h"
+#include "sampling_flags.h"
+
+namespace tailor::cli {
+
+static Result<std::vector<int32_t>> parse_ids(const std::string& s) {
+  std::vector<int32_t> ids;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 0 || v > INT32_MAX)
+      return invalid_argument(cat("--prompt-ids: '", item, "' is not a token id (expected e.g. 1,2,3)"));
+    ids.push_back(int32_t(v));
+  }
+  if (ids.empty()) return invalid_argument("--prompt-ids is empty");
+  return ids;
+}
+
+static int run_run(const std::vector<std::string>& argv) {
+  std::vector<std::string> vf = {"prompt", "prompt-ids", "max-tokens"};
+  vf.insert(vf.end(), kSamplingFlags.begin(), kSamplingFlags.end());
+  vf.insert(vf.end(), kLoadFlags.begin(), kLoadFlags.end());
+  auto a = Args::parse(argv, vf, {"ignore-eos", "ids", "quiet"});
+  if (!a.ok()) return usage_error("run", a.status().message());
+  if (a->positional().size() != 1) return usage_error("run", "expected exactly one MODEL folder");
+  if (a->has("prompt") == a->has("prompt-ids")) return usage_error("run", "give either --prompt TEXT or --prompt-ids 1,2,3");
+  auto sp = sampling_from_args(*a);
+  if (!sp.ok()) return usage_error("run", sp.status().message());
+  auto lo = load_options_from_args(*a);
+  if (!lo.ok()) return usage_error("run", lo.status().message());
+  auto max_tokens = a->get_int("max-tokens", 128);
+  if (!max_tokens.ok() || *max_tokens < 0) return usage_error("run", "--max-tokens must be a non-negative integer");
+  lo->need_tokenizer = a->has("prompt");
+  if (!a->has("dtype")) lo->runner.weight_dtype = DType::f32;  // placeholder, replaced below by the stored dtype
+
+  // Keep weights in their stored dtype unless --dtype says otherwise (never a whole-model upcast).
+  {
+    auto spec = load_model_spec(a->positional()[0]);
+    if (!spec.ok()) return fail(spec.status());
+    if (!a->has("dtype")) lo->runner.weight_dtype = spec->weights->find("model.embed_tokens.weight")->dtype;
+    lo->runner.n_ctx = std::min(lo->runner.n_ctx, spec->hp.max_position_embeddings);
+  }
+  auto m = load_model(a->positional()[0], *lo);
+  if (!m.ok()) return fail(m.status());
+  const bool quiet = a->has("quiet");
+  if (!quiet) std::fprintf(stderr, "tailor: %s\n", m->runner->describe().c_str());
+
+  std::vector<int32_t> prompt;
+  if (a->has("prompt")) {
+    auto ids = m->tokenizer->encode(*a->get("prompt"));
+    if (!ids.ok()) return fail(ids.status());
+    prompt = *ids;
+  } else {
+    auto ids = parse_ids(*a->get("prompt-ids"));
+    if (!ids.ok()) return usage_error("run", ids.status().message());
+    prompt = *ids;
+  }
+
+  GenerateOptions go;
+  go.sampling = *sp;
+  go.max_new_tokens = int(*max_tokens);
+  go.stop_ids = m->stop_ids;
+  go.ignore_eos = a->has("ignore-eos");
+  const bool print_ids = a->has("ids") || !m->tokenizer;
+  std::unique_ptr<StreamDecoder> dec;
+  if (!print_ids) dec = std::make_unique<StreamDecoder>(*m->tokenizer, /*skip_special_tokens=*/false);
+  bool first = true;
+  auto r = generate(*m->runner, 0, prompt, go, nullptr, [&](int32_t id) {
+    if (print_ids) {
+      std::printf(first ? "%d" : " %d", id);
+    } else {
+      std::string s = dec->push(id);
+      std::fwrite(s.data(), 1, s.size(), stdout);
+    }
+    first = false;
+    std::fflush(stdout);
+    return true;
+  });
+  if (!r.ok()) return fail(r.status());
+  if (dec) {
+    std::string s = dec->flush();
+    std::fwrite(s.data(), 1, s.size(), stdout);
+  }
+  std::printf("\n");
+  if (!quiet) {
+    const double n = double(r->tokens.size());
+    std::fprintf(stderr,
+                 "tailor: prompt %d tokens in %.1f ms (%.1f tok/s); generated %d tokens in %.1f ms (%.2f tok/s); "
+                 "finish: %s; peak RSS %.1f MB\n",
+                 r->n_prompt, r->prompt_ms, r->n_prompt / (r->prompt_ms / 1e3), int(n), r->decode_ms,
+                 n > 0 ? n / (r->decode_ms / 1e3) : 0.0, finish_reason_name(r->finish), double(peak_rss_bytes()) / 1e6);
+  }
+  return 0;
+}
+
+TAILOR_COMMAND(run, "run", "generate text (or token ids) from a prompt",
+               std::string("usage: tailor run MODEL (--prompt TEXT | --prompt-ids 1,2,3) [--max-tokens N] [flags]\n\n"
+                           "Generated text streams to stdout (token ids with --ids or when the model has no\n"
+                           "tokenizer); speed and memory go to stderr.\n"
+                           "  --max-tokens N       tokens to generate at most [128]\n"
+                           "  --ignore-eos         keep generating past end-of-sequence tokens\n"
+                           "  --quiet              no statistics on stderr\n") +
+                   kSamplingHelp,
+               run_run);
+
+}  // namespace tailor::cli
