@@ -128,7 +128,8 @@ Status parse_entry(const std::string& file, const std::string& name, const Json&
       return corrupt(cat(where, "shape ", it->dump(), " holds ", d.dump(),
                          ", expected non-negative integers (corrupt header)"));
     t->shape.dims[t->shape.rank++] = int64_t(v);
-    overflow |= __builtin_mul_overflow(numel, v, &numel);
+    // Shape::numel() is int64: every partial product must fit, not just the final one.
+    overflow |= __builtin_mul_overflow(numel, v, &numel) || numel > uint64_t(INT64_MAX);
   }
   // data_offsets
   it = e.find("data_offsets");
