@@ -5,7 +5,8 @@ For each architecture a tiny random model is built with transformers, saved with
 loader reads real HF output: config.json, generation_config.json, model.safetensors), and run eagerly:
   - logits of every prompt position,
   - 32 greedy steps (incremental decoding with the KV cache), with the logits of each step.
-Each model is saved in f32 and bf16 (bf16 also computed in bf16 by HF). Weights are drawn with scales that keep
+Each model is saved in f32 and bf16 (bf16 also computed in bf16 by HF); seeds whose HF bf16 logits stray over
+1% from HF f32 are rejected (too noisy a reference). Weights are drawn with scales that keep
 logits well separated; a seed is rejected if any greedy step's top-2 gap is under MIN_GAP.
 
 Usage: python3 tools/make_golden.py OUT_DIR      (writes OUT_DIR/<case>/<dtype>/{model files, golden.safetensors})
@@ -40,14 +41,16 @@ def cases():
 def randomize(model, gen):
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if p.dim() == 1 and "norm" in name:
+            if name == "model.norm.weight":  # larger logits: greedy choices far from ties
+                p.copy_(4.0 + 0.5 * torch.randn(p.shape, generator=gen))
+            elif p.dim() == 1 and "norm" in name:
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=gen))
             elif p.dim() == 1:
                 p.copy_(0.3 * torch.randn(p.shape, generator=gen))
             elif "embed_tokens" in name:
                 p.copy_(torch.randn(p.shape, generator=gen))
             else:
-                p.copy_(torch.randn(p.shape, generator=gen) * (1.5 / p.shape[1] ** 0.5))
+                p.copy_(torch.randn(p.shape, generator=gen) * (1.0 / p.shape[1] ** 0.5))
 
 def run(model, prompt):
     with torch.no_grad():
@@ -82,10 +85,17 @@ def main(out_dir):
                         m.set_attn_implementation("eager")
                     m.load_state_dict({k: v.to(torch.bfloat16) for k, v in model.state_dict().items()})
                 pl, sl, toks = run(m, prompt)
-                if min_gap(sl) < MIN_GAP or min_gap(pl[-1:]) < MIN_GAP:
+                # Token identity is asserted in f32 only; bf16 is compared by logits error (teacher forcing).
+                if dt == "f32" and (min_gap(sl) < MIN_GAP or min_gap(pl[-1:]) < MIN_GAP):
                     ok = False
                     break
                 results[dt] = (m, pl, sl, toks)
+            # A bf16 reference is only useful if HF's own bf16 run stays close to its f32 run: reject seeds
+            # where rounding noise alone (> 1%) would eat the 2e-2 bound the tests apply.
+            if ok:
+                f, b = results["f32"][1], results["bf16"][1]
+                noise = float(((b - f).norm(dim=-1) / f.norm(dim=-1)).max())
+                ok = noise <= 0.01
             if ok:
                 break
         else:

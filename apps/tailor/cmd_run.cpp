@@ -30,15 +30,18 @@ static int run_run(const std::vector<std::string>& argv) {
   auto a = Args::parse(argv, vf, {"ignore-eos", "ids", "quiet"});
   if (!a.ok()) return usage_error("run", a.status().message());
   if (a->positional().size() != 1) return usage_error("run", "expected exactly one MODEL folder");
-  if (a->has("prompt") == a->has("prompt-ids")) return usage_error("run", "give either --prompt TEXT or --prompt-ids 1,2,3");
+  if (a->has("prompt") == a->has("prompt-ids"))
+    return usage_error("run", "give either --prompt TEXT or --prompt-ids 1,2,3");
   auto sp = sampling_from_args(*a);
   if (!sp.ok()) return usage_error("run", sp.status().message());
   auto lo = load_options_from_args(*a);
   if (!lo.ok()) return usage_error("run", lo.status().message());
   auto max_tokens = a->get_int("max-tokens", 128);
-  if (!max_tokens.ok() || *max_tokens < 0) return usage_error("run", "--max-tokens must be a non-negative integer");
+  if (!max_tokens.ok() || *max_tokens < 0)
+    return usage_error("run", "--max-tokens must be a non-negative integer");
   lo->need_tokenizer = a->has("prompt");
-  if (!a->has("dtype")) lo->runner.weight_dtype = DType::f32;  // placeholder, replaced below by the stored dtype
+  if (!a->has("dtype"))
+    lo->runner.weight_dtype = DType::f32;  // placeholder, replaced below by the stored dtype
 
   // Keep weights in their stored dtype unless --dtype says otherwise (never a whole-model upcast).
   {
@@ -91,23 +94,26 @@ static int run_run(const std::vector<std::string>& argv) {
   std::printf("\n");
   if (!quiet) {
     const double n = double(r->tokens.size());
-    std::fprintf(stderr,
-                 "tailor: prompt %d tokens in %.1f ms (%.1f tok/s); generated %d tokens in %.1f ms (%.2f tok/s); "
-                 "finish: %s; peak RSS %.1f MB\n",
-                 r->n_prompt, r->prompt_ms, r->n_prompt / (r->prompt_ms / 1e3), int(n), r->decode_ms,
-                 n > 0 ? n / (r->decode_ms / 1e3) : 0.0, finish_reason_name(r->finish), double(peak_rss_bytes()) / 1e6);
+    std::fprintf(
+        stderr,
+        "tailor: prompt %d tokens in %.1f ms (%.1f tok/s); generated %d tokens in %.1f ms (%.2f tok/s); "
+        "finish: %s; peak RSS %.1f MB\n",
+        r->n_prompt, r->prompt_ms, r->n_prompt / (r->prompt_ms / 1e3), int(n), r->decode_ms,
+        n > 0 ? n / (r->decode_ms / 1e3) : 0.0, finish_reason_name(r->finish),
+        double(peak_rss_bytes()) / 1e6);
   }
   return 0;
 }
 
-TAILOR_COMMAND(run, "run", "generate text (or token ids) from a prompt",
-               std::string("usage: tailor run MODEL (--prompt TEXT | --prompt-ids 1,2,3) [--max-tokens N] [flags]\n\n"
-                           "Generated text streams to stdout (token ids with --ids or when the model has no\n"
-                           "tokenizer); speed and memory go to stderr.\n"
-                           "  --max-tokens N       tokens to generate at most [128]\n"
-                           "  --ignore-eos         keep generating past end-of-sequence tokens\n"
-                           "  --quiet              no statistics on stderr\n") +
-                   kSamplingHelp,
-               run_run);
+TAILOR_COMMAND(
+    run, "run", "generate text (or token ids) from a prompt",
+    std::string("usage: tailor run MODEL (--prompt TEXT | --prompt-ids 1,2,3) [--max-tokens N] [flags]\n\n"
+                "Generated text streams to stdout (token ids with --ids or when the model has no\n"
+                "tokenizer); speed and memory go to stderr.\n"
+                "  --max-tokens N       tokens to generate at most [128]\n"
+                "  --ignore-eos         keep generating past end-of-sequence tokens\n"
+                "  --quiet              no statistics on stderr\n") +
+        kSamplingHelp,
+    run_run);
 
 }  // namespace tailor::cli

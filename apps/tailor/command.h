@@ -14,8 +14,8 @@ namespace tailor::cli {
 
 struct Command {
   std::string name;
-  std::string summary;  // one line for `tailor --help`
-  std::string usage;    // full text for `tailor NAME --help`
+  std::string summary;                                           // one line for `tailor --help`
+  std::string usage;                                             // full text for `tailor NAME --help`
   std::function<int(const std::vector<std::string>& args)> run;  // returns the exit code
 };
 
@@ -48,4 +48,5 @@ int usage_error(const std::string& command, const std::string& message);
 
 }  // namespace tailor::cli
 
-#define TAILOR_COMMAND(ident, ...) static ::tailor::cli::Registrar ident##_registrar(::tailor::cli::Command{__VA_ARGS__})
+#define TAILOR_COMMAND(ident, ...) \
+  static ::tailor::cli::Registrar ident##_registrar(::tailor::cli::Command{__VA_ARGS__})

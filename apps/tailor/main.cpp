@@ -55,14 +55,17 @@ std::optional<std::string> Args::get(const std::string& name) const {
   return it->second;
 }
 
-std::string Args::get_or(const std::string& name, const std::string& def) const { return get(name).value_or(def); }
+std::string Args::get_or(const std::string& name, const std::string& def) const {
+  return get(name).value_or(def);
+}
 
 Result<double> Args::get_double(const std::string& name, double def) const {
   auto v = get(name);
   if (!v) return def;
   char* end = nullptr;
   double d = std::strtod(v->c_str(), &end);
-  if (v->empty() || *end != '\0') return invalid_argument(cat("--", name, " expects a number, got '", *v, "'"));
+  if (v->empty() || *end != '\0')
+    return invalid_argument(cat("--", name, " expects a number, got '", *v, "'"));
   return d;
 }
 
@@ -71,7 +74,8 @@ Result<long long> Args::get_int(const std::string& name, long long def) const {
   if (!v) return def;
   char* end = nullptr;
   long long d = std::strtoll(v->c_str(), &end, 10);
-  if (v->empty() || *end != '\0') return invalid_argument(cat("--", name, " expects an integer, got '", *v, "'"));
+  if (v->empty() || *end != '\0')
+    return invalid_argument(cat("--", name, " expects an integer, got '", *v, "'"));
   return d;
 }
 
@@ -81,8 +85,8 @@ int fail(const Status& st) {
 }
 
 int usage_error(const std::string& command, const std::string& message) {
-  std::fprintf(stderr, "tailor %s: %s\n(run `tailor %s --help` for usage)\n", command.c_str(), message.c_str(),
-               command.c_str());
+  std::fprintf(stderr, "tailor %s: %s\n(run `tailor %s --help` for usage)\n", command.c_str(),
+               message.c_str(), command.c_str());
   return 2;
 }
 
@@ -92,11 +96,13 @@ static void print_help() {
   std::printf(
       "tailor - run and serve language models locally, fast, on the hardware you have\n\n"
       "usage: tailor COMMAND [ARGS...]   (tailor COMMAND --help for details)\n\ncommands:\n");
-  for (auto& [name, c] : tailor::cli::registry()) std::printf("  %-14s %s\n", name.c_str(), c.summary.c_str());
+  for (auto& [name, c] : tailor::cli::registry())
+    std::printf("  %-14s %s\n", name.c_str(), c.summary.c_str());
 }
 
 int main(int argc, char** argv) {
-  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+      !std::strcmp(argv[1], "help")) {
     print_help();
     return argc < 2 ? 2 : 0;
   }

@@ -15,7 +15,8 @@ Result<SamplerParams> sampling_from_args(const Args& a) {
   TAILOR_ASSIGN_OR_RETURN(double pp, a.get_double("presence-penalty", p.presence_penalty));
   TAILOR_ASSIGN_OR_RETURN(double fp, a.get_double("frequency-penalty", p.frequency_penalty));
   TAILOR_ASSIGN_OR_RETURN(long long ln, a.get_int("repeat-last-n", p.penalty_last_n));
-  p.temperature = float(t), p.top_k = int(k), p.top_p = float(tp), p.min_p = float(mp), p.seed = uint64_t(seed);
+  p.temperature = float(t), p.top_k = int(k), p.top_p = float(tp), p.min_p = float(mp),
+  p.seed = uint64_t(seed);
   p.repetition_penalty = float(rp), p.presence_penalty = float(pp), p.frequency_penalty = float(fp);
   p.penalty_last_n = int(ln);
   TAILOR_RETURN_IF_ERROR(validate(p));
@@ -25,7 +26,8 @@ Result<SamplerParams> sampling_from_args(const Args& a) {
 Result<LoadOptions> load_options_from_args(const Args& a) {
   LoadOptions o;
   TAILOR_ASSIGN_OR_RETURN(long long ctx, a.get_int("ctx", 4096));
-  if (ctx <= 0 || ctx > (1 << 24)) return invalid_argument(cat("--ctx must be between 1 and 16777216, got ", ctx));
+  if (ctx <= 0 || ctx > (1 << 24))
+    return invalid_argument(cat("--ctx must be between 1 and 16777216, got ", ctx));
   o.runner.n_ctx = int(ctx);
   TAILOR_ASSIGN_OR_RETURN(long long th, a.get_int("threads", 0));
   if (th < 0 || th > 1024) return invalid_argument("--threads must be between 0 (all cores) and 1024");

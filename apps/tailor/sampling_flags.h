@@ -7,9 +7,9 @@
 
 namespace tailor::cli {
 
-inline const std::vector<std::string> kSamplingFlags = {"temperature", "top-k", "top-p", "min-p", "seed",
-                                                        "repeat-penalty", "presence-penalty", "frequency-penalty",
-                                                        "repeat-last-n"};
+inline const std::vector<std::string> kSamplingFlags = {
+    "temperature",       "top-k",        "top-p", "min-p", "seed", "repeat-penalty", "presence-penalty",
+    "frequency-penalty", "repeat-last-n"};
 inline const std::vector<std::string> kLoadFlags = {"ctx", "threads", "dtype", "kv-dtype", "device"};
 
 Result<SamplerParams> sampling_from_args(const Args& a);

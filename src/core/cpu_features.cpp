@@ -47,8 +47,8 @@ CpuFeatures detect() {
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     xcr0 = (uint64_t(hi) << 32) | lo;
   }
-  const bool os_avx = (xcr0 & 0x6) == 0x6;             // XMM and YMM state
-  const bool os_avx512 = (xcr0 & 0xe6) == 0xe6;        // + opmask, ZMM_Hi256, Hi16_ZMM
+  const bool os_avx = (xcr0 & 0x6) == 0x6;                    // XMM and YMM state
+  const bool os_avx512 = (xcr0 & 0xe6) == 0xe6;               // + opmask, ZMM_Hi256, Hi16_ZMM
   const bool os_amx = (xcr0 & (3ull << 17)) == (3ull << 17);  // XTILECFG + XTILEDATA
   if (!(avx && os_avx)) {
     f.fma = f.f16c = false;

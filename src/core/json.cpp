@@ -17,7 +17,9 @@ Result<J> parse_impl(std::string_view text, const std::string& what) {
 }
 }  // namespace
 
-Result<Json> parse_json(std::string_view text, const std::string& what) { return parse_impl<Json>(text, what); }
+Result<Json> parse_json(std::string_view text, const std::string& what) {
+  return parse_impl<Json>(text, what);
+}
 Result<OrderedJson> parse_ordered_json(std::string_view text, const std::string& what) {
   return parse_impl<OrderedJson>(text, what);
 }
@@ -27,6 +29,8 @@ Result<Json> read_json_file(const std::string& path) {
   return parse_json(text, path);
 }
 
-const char* json_type_name(const Json& j) { return j.type_name(); }
+const char* json_type_name(const Json& j) {
+  return j.type_name();
+}
 
 }  // namespace tailor

@@ -22,8 +22,12 @@ std::atomic<LogLevel> g_level{initial_level()};
 std::mutex g_mu;
 }  // namespace
 
-void set_log_level(LogLevel l) { g_level = l; }
-LogLevel log_level() { return g_level; }
+void set_log_level(LogLevel l) {
+  g_level = l;
+}
+LogLevel log_level() {
+  return g_level;
+}
 
 void log_message(LogLevel l, const std::string& msg) {
   static const char* kTag[] = {"debug", "info", "warning", "error", ""};

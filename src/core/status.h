@@ -55,13 +55,27 @@ std::string cat(const Args&... args) {
   return os.str();
 }
 
-inline Status invalid_argument(std::string m) { return {ErrorCode::invalid_argument, std::move(m)}; }
-inline Status not_found(std::string m) { return {ErrorCode::not_found, std::move(m)}; }
-inline Status corrupt(std::string m) { return {ErrorCode::corrupt, std::move(m)}; }
-inline Status unsupported(std::string m) { return {ErrorCode::unsupported, std::move(m)}; }
-inline Status out_of_memory(std::string m) { return {ErrorCode::out_of_memory, std::move(m)}; }
-inline Status io_error(std::string m) { return {ErrorCode::io, std::move(m)}; }
-inline Status internal_error(std::string m) { return {ErrorCode::internal, std::move(m)}; }
+inline Status invalid_argument(std::string m) {
+  return {ErrorCode::invalid_argument, std::move(m)};
+}
+inline Status not_found(std::string m) {
+  return {ErrorCode::not_found, std::move(m)};
+}
+inline Status corrupt(std::string m) {
+  return {ErrorCode::corrupt, std::move(m)};
+}
+inline Status unsupported(std::string m) {
+  return {ErrorCode::unsupported, std::move(m)};
+}
+inline Status out_of_memory(std::string m) {
+  return {ErrorCode::out_of_memory, std::move(m)};
+}
+inline Status io_error(std::string m) {
+  return {ErrorCode::io, std::move(m)};
+}
+inline Status internal_error(std::string m) {
+  return {ErrorCode::internal, std::move(m)};
+}
 
 template <class T>
 class [[nodiscard]] Result {
@@ -85,7 +99,8 @@ class [[nodiscard]] Result {
  private:
   T& checked() {
     if (!ok()) {
-      std::fprintf(stderr, "tailor: fatal: value() of a failed Result: %s\n", std::get<Status>(v_).message().c_str());
+      std::fprintf(stderr, "tailor: fatal: value() of a failed Result: %s\n",
+                   std::get<Status>(v_).message().c_str());
       std::abort();
     }
     return std::get<T>(v_);
@@ -112,15 +127,19 @@ struct CheckMessage {
 }  // namespace tailor
 
 // Always-on invariant check: TAILOR_CHECK(n > 0) << "n=" << n;
-#define TAILOR_CHECK(cond) \
-  if (cond) {              \
-  } else                   \
-    ::tailor::detail::CheckMessage{__FILE__, __LINE__, #cond, {}}
+#define TAILOR_CHECK(cond)           \
+  if (cond) {                        \
+  } else                             \
+    ::tailor::detail::CheckMessage { \
+      __FILE__, __LINE__, #cond, {}  \
+    }
 #ifdef NDEBUG
-#define TAILOR_DCHECK(cond) \
-  if (true) {               \
-  } else                    \
-    ::tailor::detail::CheckMessage{__FILE__, __LINE__, #cond, {}}
+#define TAILOR_DCHECK(cond)          \
+  if (true) {                        \
+  } else                             \
+    ::tailor::detail::CheckMessage { \
+      __FILE__, __LINE__, #cond, {}  \
+    }
 #else
 #define TAILOR_DCHECK(cond) TAILOR_CHECK(cond)
 #endif
@@ -129,14 +148,15 @@ struct CheckMessage {
 #define TAILOR_CONCAT(a, b) TAILOR_CONCAT_INNER(a, b)
 
 // Returns early with the Status of a failed expression (a Status or a Result<T>).
-#define TAILOR_RETURN_IF_ERROR(expr)                     \
-  do {                                                   \
-    const auto& _tailor_st = (expr);                     \
+#define TAILOR_RETURN_IF_ERROR(expr)                  \
+  do {                                                \
+    const auto& _tailor_st = (expr);                  \
     if (!_tailor_st.ok()) return _tailor_st.status(); \
   } while (0)
 
 // TAILOR_ASSIGN_OR_RETURN(auto x, make_x());
-#define TAILOR_ASSIGN_OR_RETURN(lhs, expr) TAILOR_ASSIGN_OR_RETURN_IMPL(TAILOR_CONCAT(_tailor_r, __LINE__), lhs, expr)
+#define TAILOR_ASSIGN_OR_RETURN(lhs, expr) \
+  TAILOR_ASSIGN_OR_RETURN_IMPL(TAILOR_CONCAT(_tailor_r, __LINE__), lhs, expr)
 #define TAILOR_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                 \
   if (!tmp.ok()) return tmp.status();                \

@@ -12,7 +12,9 @@
 namespace tailor {
 
 enum class Device : uint8_t { cpu = 0, cuda };
-inline const char* device_name(Device d) { return d == Device::cpu ? "cpu" : "cuda"; }
+inline const char* device_name(Device d) {
+  return d == Device::cpu ? "cpu" : "cuda";
+}
 
 constexpr int kMaxDims = 4;
 

@@ -1,3 +1,5 @@
 namespace tailor {
-const char* version() { return "0.1.0"; }
+const char* version() {
+  return "0.1.0";
+}
 }  // namespace tailor

@@ -7,16 +7,21 @@ namespace tailor {
 
 const char* finish_reason_name(FinishReason r) {
   switch (r) {
-    case FinishReason::stop: return "stop";
-    case FinishReason::length: return "length";
-    case FinishReason::cancelled: return "cancelled";
-    case FinishReason::constraint_dead: return "constraint_dead";
+    case FinishReason::stop:
+      return "stop";
+    case FinishReason::length:
+      return "length";
+    case FinishReason::cancelled:
+      return "cancelled";
+    case FinishReason::constraint_dead:
+      return "constraint_dead";
   }
   return "unknown";
 }
 
-Result<GenerateResult> generate(Runner& runner, int slot, std::span<const int32_t> prompt, const GenerateOptions& opt,
-                                TokenConstraint* constraint, const std::function<bool(int32_t)>& on_token) {
+Result<GenerateResult> generate(Runner& runner, int slot, std::span<const int32_t> prompt,
+                                const GenerateOptions& opt, TokenConstraint* constraint,
+                                const std::function<bool(int32_t)>& on_token) {
   TAILOR_RETURN_IF_ERROR(validate(opt.sampling));
   const HParams& hp = runner.hparams();
   const int n_ctx = runner.options().n_ctx;
@@ -26,7 +31,9 @@ Result<GenerateResult> generate(Runner& runner, int slot, std::span<const int32_
                                 "; shorten it or raise --ctx"));
   if (opt.max_new_tokens < 0) return invalid_argument("max_new_tokens must be >= 0");
   using clock = std::chrono::steady_clock;
-  auto ms_since = [](clock::time_point t) { return std::chrono::duration<double, std::milli>(clock::now() - t).count(); };
+  auto ms_since = [](clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(clock::now() - t).count();
+  };
 
   GenerateResult res;
   res.n_prompt = int(prompt.size());

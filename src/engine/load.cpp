@@ -37,8 +37,8 @@ static void prefault(const ModelSpec& spec, bool progress) {
       done += end - off;
       const int pct = int(100 * done / std::max<uint64_t>(total, 1));
       if (show && pct != last) {
-        std::fprintf(stderr, "\rtailor: loading weights [%-40s] %3d%% of %.1f GB", std::string(size_t(pct * 40 / 100), '#').c_str(),
-                     pct, double(total) / 1e9);
+        std::fprintf(stderr, "\rtailor: loading weights [%-40s] %3d%% of %.1f GB",
+                     std::string(size_t(pct * 40 / 100), '#').c_str(), pct, double(total) / 1e9);
         last = pct;
       }
     }
@@ -64,10 +64,12 @@ Result<LoadedModel> load_model(const std::string& dir, const LoadOptions& opt) {
     if (!tok.ok()) return tok.status();
     m.tokenizer = std::move(tok).value();
   } else if (opt.need_tokenizer) {
-    return not_found(cat(dir, ": no tokenizer.json; pass token ids with --prompt-ids, or add the tokenizer files"));
+    return not_found(
+        cat(dir, ": no tokenizer.json; pass token ids with --prompt-ids, or add the tokenizer files"));
   }
   for (int id : m.spec->hp.eos_token_ids) m.stop_ids.push_back(id);
-  if (m.stop_ids.empty() && m.tokenizer && m.tokenizer->eos_id()) m.stop_ids.push_back(*m.tokenizer->eos_id());
+  if (m.stop_ids.empty() && m.tokenizer && m.tokenizer->eos_id())
+    m.stop_ids.push_back(*m.tokenizer->eos_id());
   return m;
 }
 

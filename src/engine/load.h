@@ -11,9 +11,9 @@ namespace tailor {
 
 struct LoadOptions {
   RunnerOptions runner;
-  std::string device = "cpu";  // cpu | cuda
-  bool progress = true;        // progress bar on stderr for models over 256 MB
-  bool need_tokenizer = false; // fail when the folder has no tokenizer.json
+  std::string device = "cpu";   // cpu | cuda
+  bool progress = true;         // progress bar on stderr for models over 256 MB
+  bool need_tokenizer = false;  // fail when the folder has no tokenizer.json
 };
 
 struct LoadedModel {

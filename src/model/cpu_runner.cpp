@@ -1,5 +1,6 @@
 // The CPU forward pass for the Llama family (Llama, Qwen2, Qwen3, Granite, Mistral), batched over sequences.
-// Weights are used in place from the mmap when already in the storage dtype; otherwise converted once at load.
+// Weights are used in place from the mmap when already in the storage dtype; otherwise converted once at
+// load.
 #include <cmath>
 #include <cstring>
 
@@ -33,13 +34,20 @@ struct Layer {
 
 class CpuRunner final : public Runner {
  public:
-  CpuRunner(std::shared_ptr<const ModelSpec> spec, const RunnerOptions& opt) : spec_(std::move(spec)), opt_(opt) {}
+  CpuRunner(std::shared_ptr<const ModelSpec> spec, const RunnerOptions& opt)
+      : spec_(std::move(spec)), opt_(opt) {}
 
   Status init() {
     const HParams& hp = spec_->hp;
-    if (opt_.n_ctx <= 0 || opt_.n_slots <= 0) return invalid_argument("runner: n_ctx and n_slots must be > 0");
-    if (opt_.weight_dtype != DType::f32 && opt_.weight_dtype != DType::f16 && opt_.weight_dtype != DType::bf16)
-      return unsupported(cat("CPU runner: weight dtype ", dtype_name(opt_.weight_dtype), " is not supported"));
+    if (opt_.n_ctx <= 0 || opt_.n_slots <= 0)
+      return invalid_argument("runner: n_ctx and n_slots must be > 0");
+    if (opt_.weight_dtype != DType::f32 && opt_.weight_dtype != DType::f16 &&
+        opt_.weight_dtype != DType::bf16)
+      return unsupported(
+          cat("CPU runner: weight dtype ", dtype_name(opt_.weight_dtype), " is not supported"));
+    if (opt_.act_dtype != DType::f32 && opt_.act_dtype != DType::f16 && opt_.act_dtype != DType::bf16)
+      return unsupported(
+          cat("CPU runner: activation dtype ", dtype_name(opt_.act_dtype), " is not supported"));
     if (opt_.kv_dtype != DType::f32 && opt_.kv_dtype != DType::f16 && opt_.kv_dtype != DType::bf16)
       return unsupported(cat("CPU runner: KV-cache dtype ", dtype_name(opt_.kv_dtype), " is not supported"));
     TAILOR_RETURN_IF_ERROR(load_mat("model.embed_tokens.weight", embed_, /*keep_stored=*/true));
@@ -76,12 +84,14 @@ class CpuRunner final : public Runner {
     if (!hp.tie_word_embeddings) TAILOR_RETURN_IF_ERROR(load_mat("lm_head.weight", lm_head_));
     inv_freq_ = rope_inv_freq(hp);
     // KV cache: [slot][layer][k|v][n_head_kv, n_ctx, head_dim], allocated once.
-    kv_stride_ = dtype_row_bytes(opt_.kv_dtype, uint64_t(hp.n_head_kv) * uint64_t(opt_.n_ctx) * uint64_t(hp.head_dim));
+    kv_stride_ =
+        dtype_row_bytes(opt_.kv_dtype, uint64_t(hp.n_head_kv) * uint64_t(opt_.n_ctx) * uint64_t(hp.head_dim));
     const uint64_t total = kv_stride_ * 2 * uint64_t(hp.n_layer) * uint64_t(opt_.n_slots);
     try {
       kv_.assign(total, 0);
     } catch (const std::bad_alloc&) {
-      return out_of_memory(cat("KV cache of ", total / (1 << 20), " MiB does not fit in RAM; use a smaller --ctx"));
+      return out_of_memory(
+          cat("KV cache of ", total / (1 << 20), " MiB does not fit in RAM; use a smaller --ctx"));
     }
     return {};
   }
@@ -94,10 +104,12 @@ class CpuRunner final : public Runner {
       if (e.slot < 0 || e.slot >= opt_.n_slots)
         return invalid_argument(cat("forward: slot ", e.slot, " outside [0, ", opt_.n_slots, ")"));
       if (e.tokens.size() != e.pos.size() || e.tokens.empty())
-        return invalid_argument("forward: each entry needs as many positions as tokens, and at least one token");
+        return invalid_argument(
+            "forward: each entry needs as many positions as tokens, and at least one token");
       for (size_t i = 0; i < e.tokens.size(); ++i) {
         if (e.tokens[i] < 0 || e.tokens[i] >= hp.n_vocab)
-          return invalid_argument(cat("forward: token id ", e.tokens[i], " outside the vocabulary [0, ", hp.n_vocab, ")"));
+          return invalid_argument(
+              cat("forward: token id ", e.tokens[i], " outside the vocabulary [0, ", hp.n_vocab, ")"));
         if (e.pos[i] < 0 || e.pos[i] >= opt_.n_ctx)
           return invalid_argument(cat("forward: position ", e.pos[i], " outside the context [0, ", opt_.n_ctx,
                                       "); start a new sequence or raise --ctx"));
@@ -121,40 +133,55 @@ class CpuRunner final : public Runner {
       pos_.insert(pos_.end(), e.pos.begin(), e.pos.end());
     }
     cpu::embedding(x_.data(), embed_.data, embed_.dtype, ids_.data(), T, D, hp.embedding_multiplier);
+    rnd(x_, T * D);
 
     for (int l = 0; l < hp.n_layer; ++l) {
       const Layer& L = layers_[size_t(l)];
       // x = x + attn(rms_norm(x)) * residual_multiplier
       cpu::rms_norm(xn_.data(), x_.data(), L.attn_norm.data(), T, D, hp.rms_norm_eps);
+      rnd(xn_, T * D);
       mm(q_.data(), xn_.data(), L.wq, L.bq, T, Q, D);
       mm(k_.data(), xn_.data(), L.wk, L.bk, T, KV, D);
       mm(v_.data(), xn_.data(), L.wv, L.bv, T, KV, D);
+      rnd(q_, T * Q), rnd(k_, T * KV), rnd(v_, T * KV);
       if (hp.qk_norm) {  // Qwen3: per-head RMSNorm of q and k, before RoPE
         cpu::rms_norm(q_.data(), q_.data(), L.q_norm.data(), T * hp.n_head, hd, hp.rms_norm_eps);
         cpu::rms_norm(k_.data(), k_.data(), L.k_norm.data(), T * hp.n_head_kv, hd, hp.rms_norm_eps);
+        rnd(q_, T * Q), rnd(k_, T * KV);
       }
       cpu::rope(q_.data(), pos_.data(), inv_freq_.data(), T, hp.n_head, int(hd));
       cpu::rope(k_.data(), pos_.data(), inv_freq_.data(), T, hp.n_head_kv, int(hd));
+      rnd(q_, T * Q), rnd(k_, T * KV);
       int64_t t0 = 0;
       for (const auto& e : batch) {
         const int64_t n = int64_t(e.tokens.size());
         void* kc = kv_ptr(e.slot, l, 0);
         void* vc = kv_ptr(e.slot, l, 1);
-        cpu::kv_store(kc, opt_.kv_dtype, opt_.n_ctx, k_.data() + t0 * KV, e.pos.data(), n, hp.n_head_kv, int(hd));
-        cpu::kv_store(vc, opt_.kv_dtype, opt_.n_ctx, v_.data() + t0 * KV, e.pos.data(), n, hp.n_head_kv, int(hd));
-        cpu::attention(att_.data() + t0 * Q, q_.data() + t0 * Q, kc, vc, opt_.kv_dtype, opt_.n_ctx, e.pos.data(), n,
-                       hp.n_head, hp.n_head_kv, int(hd), hp.attn_scale());
+        cpu::kv_store(kc, opt_.kv_dtype, opt_.n_ctx, k_.data() + t0 * KV, e.pos.data(), n, hp.n_head_kv,
+                      int(hd));
+        cpu::kv_store(vc, opt_.kv_dtype, opt_.n_ctx, v_.data() + t0 * KV, e.pos.data(), n, hp.n_head_kv,
+                      int(hd));
+        cpu::attention(att_.data() + t0 * Q, q_.data() + t0 * Q, kc, vc, opt_.kv_dtype, opt_.n_ctx,
+                       e.pos.data(), n, hp.n_head, hp.n_head_kv, int(hd), hp.attn_scale());
         t0 += n;
       }
+      rnd(att_, T * Q);
       mm(tmp_.data(), att_.data(), L.wo, L.bo, T, D, Q);
+      rnd(tmp_, T * D);
       cpu::add_scaled(x_.data(), tmp_.data(), hp.residual_multiplier, T * D);
+      rnd(x_, T * D);
       // x = x + down(silu(gate(n)) * up(n)) * residual_multiplier,  n = rms_norm(x)
       cpu::rms_norm(xn_.data(), x_.data(), L.ffn_norm.data(), T, D, hp.rms_norm_eps);
+      rnd(xn_, T * D);
       mm(gate_.data(), xn_.data(), L.w_gate, L.b_gate, T, F, D);
       mm(up_.data(), xn_.data(), L.w_up, L.b_up, T, F, D);
+      rnd(gate_, T * F), rnd(up_, T * F);
       cpu::silu_mul(gate_.data(), gate_.data(), up_.data(), T * F);
+      rnd(gate_, T * F);
       mm(tmp_.data(), gate_.data(), L.w_down, L.b_down, T, D, F);
+      rnd(tmp_, T * D);
       cpu::add_scaled(x_.data(), tmp_.data(), hp.residual_multiplier, T * D);
+      rnd(x_, T * D);
       if (check_finite_) TAILOR_RETURN_IF_ERROR(check_finite(x_.data(), T * D, l));
     }
     check_finite_ = false;
@@ -165,10 +192,12 @@ class CpuRunner final : public Runner {
     for (const auto& e : batch) {
       const int64_t n = int64_t(e.tokens.size());
       const int64_t first = e.all_logits ? t0 : t0 + n - 1;
-      for (int64_t t = first; t < t0 + n; ++t, ++r) std::memcpy(&sel_[size_t(r * D)], &x_[size_t(t * D)], D * 4);
+      for (int64_t t = first; t < t0 + n; ++t, ++r)
+        std::memcpy(&sel_[size_t(r * D)], &x_[size_t(t * D)], D * 4);
       t0 += n;
     }
     cpu::rms_norm(sel_.data(), sel_.data(), out_norm_.data(), n_out, D, hp.rms_norm_eps);
+    rnd(sel_, n_out * D);
     logits.resize(size_t(n_out * hp.n_vocab));
     const Mat& head = hp.tie_word_embeddings ? embed_ : lm_head_;
     cpu::matmul(logits.data(), sel_.data(), head.data, head.dtype, nullptr, n_out, hp.n_vocab, D);
@@ -176,6 +205,7 @@ class CpuRunner final : public Runner {
       const float inv = 1.0f / hp.logits_scaling;
       for (float& v : logits) v *= inv;
     }
+    rnd(logits, int64_t(logits.size()));
     return {};
   }
 
@@ -188,16 +218,27 @@ class CpuRunner final : public Runner {
   }
 
  private:
+  // Rounds an activation buffer to the compute dtype (no-op for f32).
+  void rnd(std::vector<float>& v, int64_t n) const {
+    if (opt_.act_dtype == DType::bf16) {
+      for (int64_t i = 0; i < n; ++i) v[size_t(i)] = bf16_to_f32(f32_to_bf16(v[size_t(i)]));
+    } else if (opt_.act_dtype == DType::f16) {
+      for (int64_t i = 0; i < n; ++i) v[size_t(i)] = f16_to_f32(f32_to_f16(v[size_t(i)]));
+    }
+  }
+
   static void grow(std::vector<float>& v, int64_t n) {
     if (int64_t(v.size()) < n) v.resize(size_t(n));
   }
 
-  void mm(float* y, const float* x, const Mat& w, const std::vector<float>& b, int64_t m, int64_t n, int64_t k) {
+  void mm(float* y, const float* x, const Mat& w, const std::vector<float>& b, int64_t m, int64_t n,
+          int64_t k) {
     cpu::matmul(y, x, w.data, w.dtype, b.empty() ? nullptr : b.data(), m, n, k);
   }
 
   void* kv_ptr(int slot, int layer, int which) {
-    const uint64_t idx = (uint64_t(slot) * uint64_t(spec_->hp.n_layer) + uint64_t(layer)) * 2 + uint64_t(which);
+    const uint64_t idx =
+        (uint64_t(slot) * uint64_t(spec_->hp.n_layer) + uint64_t(layer)) * 2 + uint64_t(which);
     return kv_.data() + idx * kv_stride_;
   }
 
@@ -205,16 +246,16 @@ class CpuRunner final : public Runner {
     for (int64_t i = 0; i < n; ++i)
       if (!std::isfinite(x[i]))
         return internal_error(cat("non-finite activation (", x[i], ") after layer ", layer,
-                                  " on the first forward pass: the weights overflow in ", dtype_name(opt_.weight_dtype),
-                                  "; try --dtype f32 or bf16"));
+                                  " on the first forward pass: the weights overflow in ",
+                                  dtype_name(opt_.weight_dtype), "; try --dtype f32 or bf16"));
     return {};
   }
 
   Status load_mat(const std::string& name, Mat& m, bool keep_stored = false) {
     const SafeTensor* t = spec_->weights->find(name);
     if (!t) return not_found(cat(spec_->dir, ": tensor \"", name, "\" is missing"));
-    // The embedding table is read one row per token: keep its stored dtype (no copy) unless it is tied to lm_head
-    // and the matmul wants another dtype.
+    // The embedding table is read one row per token: keep its stored dtype (no copy) unless it is tied to
+    // lm_head and the matmul wants another dtype.
     const DType want = (keep_stored && !spec_->hp.tie_word_embeddings) ? t->dtype : opt_.weight_dtype;
     if (t->dtype == want) {
       m.data = t->data;
@@ -228,8 +269,8 @@ class CpuRunner final : public Runner {
     ThreadPool::global().parallel_for(int64_t((n + chunk - 1) / chunk), 1, [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         const uint64_t off = uint64_t(c) * chunk, len = std::min<uint64_t>(chunk, n - off);
-        convert_row(t->data + dtype_row_bytes(t->dtype, off), t->dtype, m.owned.data() + dtype_row_bytes(want, off),
-                    want, len);
+        convert_row(t->data + dtype_row_bytes(t->dtype, off), t->dtype,
+                    m.owned.data() + dtype_row_bytes(want, off), want, len);
       }
     });
     m.data = m.owned.data();
@@ -260,7 +301,8 @@ class CpuRunner final : public Runner {
 
 }  // namespace
 
-Result<std::unique_ptr<Runner>> make_cpu_runner(std::shared_ptr<const ModelSpec> spec, const RunnerOptions& opt) {
+Result<std::unique_ptr<Runner>> make_cpu_runner(std::shared_ptr<const ModelSpec> spec,
+                                                const RunnerOptions& opt) {
   auto r = std::make_unique<CpuRunner>(std::move(spec), opt);
   TAILOR_RETURN_IF_ERROR(r->init());
   r->set_check(opt.check_finite_first_pass);

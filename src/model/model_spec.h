@@ -1,5 +1,6 @@
 // What a model *is*, independent of where it will run: the architecture, its hyper-parameters (names as in
-// HF config.json) and the table of stored tensors. The Plan (src/plan) decides dtypes and placement from this.
+// HF config.json) and the table of stored tensors. The Plan (src/plan) decides dtypes and placement from
+// this.
 #pragma once
 
 #include <cstdint>
@@ -20,20 +21,20 @@ const char* arch_hf_name(Arch a);  // "LlamaForCausalLM", ...
 struct RopeScaling {
   enum class Type : uint8_t { none, linear, llama3 } type = Type::none;
   float factor = 1.0f;
-  float low_freq_factor = 1.0f;   // llama3
-  float high_freq_factor = 4.0f;  // llama3
+  float low_freq_factor = 1.0f;                 // llama3
+  float high_freq_factor = 4.0f;                // llama3
   int original_max_position_embeddings = 8192;  // llama3
 };
 
 struct HParams {
   Arch arch = Arch::llama;
-  int n_vocab = 0;       // vocab_size
-  int n_embd = 0;        // hidden_size
-  int n_layer = 0;       // num_hidden_layers
-  int n_head = 0;        // num_attention_heads
-  int n_head_kv = 0;     // num_key_value_heads
-  int head_dim = 0;      // head_dim (default hidden_size / num_attention_heads)
-  int n_ff = 0;          // intermediate_size
+  int n_vocab = 0;    // vocab_size
+  int n_embd = 0;     // hidden_size
+  int n_layer = 0;    // num_hidden_layers
+  int n_head = 0;     // num_attention_heads
+  int n_head_kv = 0;  // num_key_value_heads
+  int head_dim = 0;   // head_dim (default hidden_size / num_attention_heads)
+  int n_ff = 0;       // intermediate_size
   int max_position_embeddings = 4096;
   float rms_norm_eps = 1e-6f;
   float rope_theta = 10000.0f;
@@ -42,12 +43,12 @@ struct HParams {
   bool attention_bias = false;  // q/k/v (Qwen2: always; Llama: config attention_bias)
   bool o_proj_bias = false;     // Llama with attention_bias also biases o_proj
   bool mlp_bias = false;
-  bool qk_norm = false;         // Qwen3: RMSNorm over each head of q and k before RoPE
+  bool qk_norm = false;  // Qwen3: RMSNorm over each head of q and k before RoPE
   // Granite multipliers (1 elsewhere). attention_multiplier replaces 1/sqrt(head_dim) when set.
   float embedding_multiplier = 1.0f;
   float residual_multiplier = 1.0f;
   std::optional<float> attention_multiplier;
-  float logits_scaling = 1.0f;  // logits are divided by this
+  float logits_scaling = 1.0f;        // logits are divided by this
   std::optional<int> sliding_window;  // Mistral; not applied by the wave-1 forward (see docs)
   DType torch_dtype = DType::bf16;
   std::optional<int> bos_token_id;

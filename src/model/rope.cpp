@@ -20,9 +20,10 @@ std::vector<float> rope_inv_freq(const HParams& hp) {
     const float high_wavelen = old_ctx / rs.high_freq_factor;
     for (float& f : inv) {
       const float wavelen = 2.0f * float(M_PI) / f;
-      float g = wavelen > low_wavelen ? f / rs.factor : f;  // low frequencies: scaled
+      float g = wavelen > low_wavelen ? f / rs.factor : f;          // low frequencies: scaled
       if (!(wavelen < high_wavelen) && !(wavelen > low_wavelen)) {  // medium: interpolate
-        const float smooth = (old_ctx / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+        const float smooth =
+            (old_ctx / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
         g = (1.0f - smooth) * g / rs.factor + smooth * g;
       }
       f = g;

@@ -18,32 +18,57 @@
 namespace tailor {
 
 struct RunnerOptions {
-  int n_ctx = 4096;    // KV capacity per slot (tokens)
-  int n_slots = 1;     // sequences that can be live at once (max batch)
+  int n_ctx = 4096;  // KV capacity per slot (tokens)
+  int n_slots = 1;   // sequences that can be live at once (max batch)
   DType kv_dtype = DType::f32;
   // Storage dtype for matrices; f32/f16/bf16. Weights already in this dtype are used in place (mmap).
   DType weight_dtype = DType::bf16;
+  // Activation (compute) dtype between ops. f32 is the most accurate; bf16/f16 round every op's output as
+  // HF does in those dtypes (and as GPU kernels store activations), for bit-closer agreement with them.
+  DType act_dtype = DType::f32;
   bool check_finite_first_pass = true;  // flag Inf/NaN activations on the first forward, naming the layer
 };
 
 struct SeqBatchEntry {
-  int32_t slot = 0;                  // KV-cache slot of this sequence
-  std::span<const int32_t> tokens;   // new tokens to run [n_tokens]
-  std::span<const int32_t> pos;      // their positions [n_tokens] (usually pos0, pos0+1, ...)
-  bool all_logits = false;           // logits for every token (golden tests) instead of only the last
+  int32_t slot = 0;                 // KV-cache slot of this sequence
+  std::span<const int32_t> tokens;  // new tokens to run [n_tokens]
+  std::span<const int32_t> pos;     // their positions [n_tokens] (usually pos0, pos0+1, ...)
+  bool all_logits = false;          // logits for every token (golden tests) instead of only the last
 };
 
 class Runner {
  public:
   virtual ~Runner() = default;
-  // Runs one step over the batch. Appends to `logits` (resized) rows of n_vocab floats: for each entry in order,
-  // n_tokens rows if all_logits, else 1 row (the last token's).
+  // Runs one step over the batch. Appends to `logits` (resized) rows of n_vocab floats: for each entry in
+  // order, n_tokens rows if all_logits, else 1 row (the last token's).
   virtual Status forward(std::span<const SeqBatchEntry> batch, std::vector<float>& logits) = 0;
+  // Greedy fast path: ids[i] = argmax of the logits of entry i's last token (all_logits is ignored). Backends
+  // that pick on the device (CUDA) override this so logits never leave it; the default runs forward() and
+  // picks here.
+  virtual Status forward_argmax(std::span<const SeqBatchEntry> batch, std::vector<int32_t>& ids);
   virtual const HParams& hparams() const = 0;
   virtual const RunnerOptions& options() const = 0;
   virtual std::string describe() const = 0;  // "cpu: 2 threads, avx512 bf16 matmul" for logs
 };
 
-Result<std::unique_ptr<Runner>> make_cpu_runner(std::shared_ptr<const ModelSpec> spec, const RunnerOptions& opt);
+inline Status Runner::forward_argmax(std::span<const SeqBatchEntry> batch, std::vector<int32_t>& ids) {
+  std::vector<SeqBatchEntry> last(batch.begin(), batch.end());
+  for (auto& e : last) e.all_logits = false;
+  std::vector<float> logits;
+  TAILOR_RETURN_IF_ERROR(forward(last, logits));
+  const size_t n_vocab = size_t(hparams().n_vocab);
+  ids.resize(last.size());
+  for (size_t i = 0; i < last.size(); ++i) {
+    const float* row = logits.data() + i * n_vocab;
+    size_t best = 0;
+    for (size_t j = 1; j < n_vocab; ++j)
+      if (row[j] > row[best]) best = j;  // first maximum wins ties, as the CUDA argmax does
+    ids[i] = int32_t(best);
+  }
+  return {};
+}
+
+Result<std::unique_ptr<Runner>> make_cpu_runner(std::shared_ptr<const ModelSpec> spec,
+                                                const RunnerOptions& opt);
 
 }  // namespace tailor

@@ -12,8 +12,8 @@ namespace tailor {
 class TokenConstraint {
  public:
   virtual ~TokenConstraint() = default;
-  // Sets bit i of mask (32-bit words, (n_vocab + 31) / 32 of them) for every token allowed next. End-of-sequence
-  // ids must be set only where the constrained text may end.
+  // Sets bit i of mask (32-bit words, (n_vocab + 31) / 32 of them) for every token allowed next.
+  // End-of-sequence ids must be set only where the constrained text may end.
   virtual void fill_mask(std::span<uint32_t> mask) = 0;
   // Advances past `token` (which fill_mask allowed); an error means the token was not allowed.
   virtual Status accept(int32_t token) = 0;

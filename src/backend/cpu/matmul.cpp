@@ -27,7 +27,8 @@ inline float w_scalar(const void* w, int64_t i) {
 }
 
 template <DType WT>
-void tile_scalar(const float* x, int64_t ldx, int mt, const void* w, int64_t ldw, int nt, int64_t k, float* out) {
+void tile_scalar(const float* x, int64_t ldx, int mt, const void* w, int64_t ldw, int nt, int64_t k,
+                 float* out) {
   for (int i = 0; i < mt; ++i)
     for (int j = 0; j < nt; ++j) {
       const char* wr = static_cast<const char*>(w) + dtype_row_bytes(WT, uint64_t(j * ldw));
@@ -42,7 +43,8 @@ template <DType WT>
 __attribute__((target("avx2,fma,f16c"))) inline __m256 load8(const void* w, int64_t i) {
   if constexpr (WT == DType::f32) return _mm256_loadu_ps(static_cast<const float*>(w) + i);
   const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
-  if constexpr (WT == DType::bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  if constexpr (WT == DType::bf16)
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   return _mm256_cvtph_ps(h);
 }
 
@@ -55,7 +57,7 @@ __attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
 
 template <DType WT>
 __attribute__((target("avx2,fma,f16c"))) void tile_avx2(const float* x, int64_t ldx, int mt, const void* w,
-                                                          int64_t ldw, int nt, int64_t k, float* out) {
+                                                        int64_t ldw, int nt, int64_t k, float* out) {
   const int64_t kv = k / 8 * 8;
   __m256 acc[4][4];
   for (int i = 0; i < 4; ++i)
@@ -84,13 +86,15 @@ template <DType WT>
 __attribute__((target("avx512f,avx512bw"))) inline __m512 load16(const void* w, int64_t i) {
   if constexpr (WT == DType::f32) return _mm512_loadu_ps(static_cast<const float*>(w) + i);
   const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i));
-  if constexpr (WT == DType::bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  if constexpr (WT == DType::bf16)
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   return _mm512_cvtph_ps(h);
 }
 
 template <DType WT>
-__attribute__((target("avx512f,avx512bw"))) void tile_avx512(const float* x, int64_t ldx, int mt, const void* w,
-                                                               int64_t ldw, int nt, int64_t k, float* out) {
+__attribute__((target("avx512f,avx512bw"))) void tile_avx512(const float* x, int64_t ldx, int mt,
+                                                             const void* w, int64_t ldw, int nt, int64_t k,
+                                                             float* out) {
   const int64_t kv = k / 16 * 16;
   __m512 acc[4][4];
   for (int i = 0; i < 4; ++i)
@@ -127,24 +131,30 @@ TileFn pick_tile() {
 }
 
 TileFn tile_for(DType wt) {
-  static const TileFn f32 = pick_tile<DType::f32>(), bf16 = pick_tile<DType::bf16>(), f16 = pick_tile<DType::f16>();
+  static const TileFn f32 = pick_tile<DType::f32>(), bf16 = pick_tile<DType::bf16>(),
+                      f16 = pick_tile<DType::f16>();
   switch (wt) {
-    case DType::f32: return f32;
-    case DType::bf16: return bf16;
-    case DType::f16: return f16;
-    default: TAILOR_CHECK(false) << "matmul: unsupported weight dtype " << dtype_name(wt);
+    case DType::f32:
+      return f32;
+    case DType::bf16:
+      return bf16;
+    case DType::f16:
+      return f16;
+    default:
+      TAILOR_CHECK(false) << "matmul: unsupported weight dtype " << dtype_name(wt);
   }
   return nullptr;
 }
 
 }  // namespace
 
-void matmul(float* y, const float* x, const void* w, DType wt, const float* bias, int64_t m, int64_t n, int64_t k) {
+void matmul(float* y, const float* x, const void* w, DType wt, const float* bias, int64_t m, int64_t n,
+            int64_t k) {
   const TileFn tile = tile_for(wt);
   const int64_t n_blocks = (n + 3) / 4;
   // Rows of w are the unit of work: each thread streams its own slice of the weights once per 4-token block.
-  // Work unit: a chunk of 16 weight-row blocks (64 rows, ~100 KB of bf16 at k = 896) kept hot in L2 while every
-  // 4-token block of x passes over it; at m = 1 this streams each weight byte exactly once.
+  // Work unit: a chunk of 16 weight-row blocks (64 rows, ~100 KB of bf16 at k = 896) kept hot in L2 while
+  // every 4-token block of x passes over it; at m = 1 this streams each weight byte exactly once.
   constexpr int64_t kChunk = 16;
   ThreadPool::global().parallel_for(n_blocks, 2, [&](int64_t b0, int64_t b1) {
     float out[16];
@@ -155,10 +165,11 @@ void matmul(float* y, const float* x, const void* w, DType wt, const float* bias
         for (int64_t b = c0; b < c1; ++b) {
           const int64_t j0 = b * 4;
           const int nt = int(std::min<int64_t>(4, n - j0));
-          tile(x + i0 * k, k, mt, static_cast<const char*>(w) + dtype_row_bytes(wt, uint64_t(j0 * k)), k, nt, k,
-               out);
+          tile(x + i0 * k, k, mt, static_cast<const char*>(w) + dtype_row_bytes(wt, uint64_t(j0 * k)), k, nt,
+               k, out);
           for (int i = 0; i < mt; ++i)
-            for (int j = 0; j < nt; ++j) y[(i0 + i) * n + j0 + j] = out[i * 4 + j] + (bias ? bias[j0 + j] : 0.0f);
+            for (int j = 0; j < nt; ++j)
+              y[(i0 + i) * n + j0 + j] = out[i * 4 + j] + (bias ? bias[j0 + j] : 0.0f);
         }
       }
     }

@@ -20,7 +20,8 @@ void rms_norm(float* out, const float* x, const float* w, int64_t rows, int64_t 
   }
 }
 
-void embedding(float* out, const void* table, DType t, const int32_t* ids, int64_t n, int64_t dim, float scale) {
+void embedding(float* out, const void* table, DType t, const int32_t* ids, int64_t n, int64_t dim,
+               float scale) {
   for (int64_t i = 0; i < n; ++i) {
     const char* row = static_cast<const char*>(table) + dtype_row_bytes(t, uint64_t(ids[i]) * uint64_t(dim));
     convert_row(row, t, out + i * dim, DType::f32, size_t(dim));
@@ -29,7 +30,8 @@ void embedding(float* out, const void* table, DType t, const int32_t* ids, int64
   }
 }
 
-// HF apply_rotary_pos_emb with rotate_half: for j < d/2, (x_j, x_{j+d/2}) is rotated by angle pos·inv_freq[j].
+// HF apply_rotary_pos_emb with rotate_half: for j < d/2, (x_j, x_{j+d/2}) is rotated by angle
+// pos·inv_freq[j].
 void rope(float* x, const int32_t* pos, const float* inv_freq, int64_t n_tokens, int n_heads, int head_dim) {
   const int half = head_dim / 2;
   std::vector<float> cs(size_t(half) * 2);
@@ -67,8 +69,8 @@ void add_scaled(float* x, const float* y, float scale, int64_t n) {
   }
 }
 
-void kv_store(void* cache, DType kv_t, int64_t capacity, const float* src, const int32_t* pos, int64_t n_tokens,
-              int n_head_kv, int head_dim) {
+void kv_store(void* cache, DType kv_t, int64_t capacity, const float* src, const int32_t* pos,
+              int64_t n_tokens, int n_head_kv, int head_dim) {
   for (int64_t t = 0; t < n_tokens; ++t) {
     TAILOR_CHECK(pos[t] >= 0 && pos[t] < capacity) << "kv_store: position " << pos[t] << " outside the cache";
     for (int h = 0; h < n_head_kv; ++h) {

@@ -18,7 +18,8 @@ void matmul(float* y, const float* x, const void* w, DType wt, const float* bias
 void rms_norm(float* out, const float* x, const float* w, int64_t rows, int64_t dim, float eps);
 
 // out[i, :] = table[ids[i], :] * scale   (table rows of dim elements in dtype t).
-void embedding(float* out, const void* table, DType t, const int32_t* ids, int64_t n, int64_t dim, float scale);
+void embedding(float* out, const void* table, DType t, const int32_t* ids, int64_t n, int64_t dim,
+               float scale);
 
 // Rotary embedding in the HF "rotate_half" layout (pairs (j, j + head_dim/2)), in place.
 // x: [n_tokens, n_heads, head_dim]; pos[n_tokens]; inv_freq[head_dim/2] (already includes rope scaling).
@@ -34,9 +35,10 @@ void silu_mul(float* out, const float* gate, const float* up, int64_t n);
 void attention(float* out, const float* q, const void* k, const void* v, DType kv_t, int64_t capacity,
                const int32_t* pos, int64_t n_tokens, int n_head, int n_head_kv, int head_dim, float scale);
 
-// Writes rows of f32 [n_tokens, n_head_kv, head_dim] into the cache [n_head_kv, capacity, head_dim] at pos[t].
-void kv_store(void* cache, DType kv_t, int64_t capacity, const float* src, const int32_t* pos, int64_t n_tokens,
-              int n_head_kv, int head_dim);
+// Writes rows of f32 [n_tokens, n_head_kv, head_dim] into the cache [n_head_kv, capacity, head_dim] at
+// pos[t].
+void kv_store(void* cache, DType kv_t, int64_t capacity, const float* src, const int32_t* pos,
+              int64_t n_tokens, int n_head_kv, int head_dim);
 
 // x[i] += y[i] * scale
 void add_scaled(float* x, const float* y, float scale, int64_t n);

@@ -1,5 +1,5 @@
-// Per-architecture hooks: each archs/<name>.cpp reads the config fields only it has and sets the HParams flags
-// that select shared blocks in the forward pass (q/k/v bias, q/k norm, multipliers, RoPE scaling).
+// Per-architecture hooks: each archs/<name>.cpp reads the config fields only it has and sets the HParams
+// flags that select shared blocks in the forward pass (q/k/v bias, q/k norm, multipliers, RoPE scaling).
 #pragma once
 
 #include <vector>

@@ -1,6 +1,7 @@
 // GraniteForCausalLM: Llama blocks with four scalars (HF modeling_granite.py):
-//   h0 = embed * embedding_multiplier;  h += attn(...) * residual_multiplier;  h += mlp(...) * residual_multiplier;
-//   attention scale = attention_multiplier (instead of 1/sqrt(head_dim));  logits = lm_head(h) / logits_scaling.
+//   h0 = embed * embedding_multiplier;  h += attn(...) * residual_multiplier;  h += mlp(...) *
+//   residual_multiplier; attention scale = attention_multiplier (instead of 1/sqrt(head_dim));  logits =
+//   lm_head(h) / logits_scaling.
 #include "model/archs/arch.h"
 
 namespace tailor {

@@ -1,5 +1,5 @@
-// MistralForCausalLM: Llama blocks without biases; optional sliding_window (recorded; the wave-1 forward attends
-// to the whole context, exact while the context stays within the window). HF modeling_mistral.py.
+// MistralForCausalLM: Llama blocks without biases; optional sliding_window (recorded; the wave-1 forward
+// attends to the whole context, exact while the context stays within the window). HF modeling_mistral.py.
 #include "model/archs/arch.h"
 
 namespace tailor {

@@ -1,4 +1,5 @@
-// Qwen2ForCausalLM (Qwen2, Qwen2.5): q/k/v projections always carry a bias; o_proj does not. HF modeling_qwen2.py.
+// Qwen2ForCausalLM (Qwen2, Qwen2.5): q/k/v projections always carry a bias; o_proj does not. HF
+// modeling_qwen2.py.
 #include "model/archs/arch.h"
 
 namespace tailor {
