@@ -1,0 +1,16 @@
+// Recursive-descent parser producing the syntax tree, following jinja2/parser.py's grammar and operator
+// precedence (ternary < or < and < not < comparisons < + - < ~ < * / // % < ** < unary < postfix/filters).
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "tokenizer/chat_template/ast.h"
+
+namespace tailor::chat_template {
+
+// Throws TemplateError (with a source position) on syntax errors and on unknown filters/tests outside
+// conditional code (jinja2 reports those at compile time too).
+std::unique_ptr<Program> parse_program(std::string_view source);
+
+}  // namespace tailor::chat_template
