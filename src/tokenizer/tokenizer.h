@@ -26,7 +26,8 @@ class Tokenizer {
 
   // tokenizer.json alone.
   static Result<std::unique_ptr<Tokenizer>> from_file(const std::string& tokenizer_json_path);
-  static Result<std::unique_ptr<Tokenizer>> from_json_text(std::string_view json_text, const std::string& name);
+  static Result<std::unique_ptr<Tokenizer>> from_json_text(std::string_view json_text,
+                                                           const std::string& name);
   // A model folder: tokenizer.json, plus tokenizer_config.json for bos/eos/pad names when present.
   static Result<std::unique_ptr<Tokenizer>> from_model_dir(const std::string& dir);
 
@@ -37,8 +38,9 @@ class Tokenizer {
 
   // Number of ids (max id + 1, including added tokens).
   virtual int32_t vocab_size() const = 0;
-  // The exact bytes token `id` contributes to the output when decoded mid-sequence (byte-level mapping undone,
-  // "▁" -> " ", "<0x0A>" -> "\n"). Special tokens return their content. For grammar-constrained decoding.
+  // The exact bytes token `id` contributes to the output when decoded mid-sequence (byte-level mapping
+  // undone, "▁" -> " ", "<0x0A>" -> "\n"). Special tokens return their content. For grammar-constrained
+  // decoding.
   virtual const std::string& token_bytes(int32_t id) const = 0;
   virtual bool is_special(int32_t id) const = 0;
   // The token's string as stored in the vocabulary ("Ġhello"), and the reverse lookup.
@@ -47,6 +49,10 @@ class Tokenizer {
 
   virtual std::optional<int32_t> bos_id() const = 0;
   virtual std::optional<int32_t> eos_id() const = 0;
+
+  // True for SentencePiece byte tokens ("<0xE2>"). decode() validates a whole run of them at once (an invalid
+  // run becomes one U+FFFD per byte), so StreamDecoder holds output back until such a run ends.
+  virtual bool is_byte_token(int32_t id) const { return false; }
 };
 
 // Streaming detokenizer: push ids one at a time, get back only complete UTF-8 text. The concatenation of all
@@ -60,6 +66,9 @@ class StreamDecoder {
  private:
   const Tokenizer& tok_;
   bool skip_special_;
+  // Window of recent ids, starting at the last (non-skipped) token of the previous emission: the text a new
+  // id adds is decode(ids_ + id) minus decode(ids_), so decoders that treat the first token specially (Strip,
+  // Metaspace) see the same context as in a one-shot decode, and the window stays a few tokens long.
   std::vector<int32_t> ids_;
   size_t emitted_ = 0;  // bytes of decode(ids_) already returned
 };

@@ -1,0 +1,28 @@
+// Decoders of tokenizer.json ("decoder"): turn the token strings of a sequence back into text, as Hugging
+// Face's decode_chain does (ByteLevel, Metaspace, ByteFallback, Fuse, Strip, Replace, BPEDecoder, Sequence).
+#pragma once
+
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace tailor::tok {
+
+class Decoder {
+ public:
+  virtual ~Decoder() = default;
+  // Rewrites the list of token strings (some decoders fuse them into one).
+  virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
+  // What one token becomes in the middle of a sequence: the per-token part of decode_chain without the
+  // effects tied to the first token (Metaspace's dropped prefix, Strip) or to neighbours (UTF-8 repair).
+  // Bytes, not necessarily valid UTF-8 ("<0xE2>" -> "\xE2").
+  virtual void token_bytes(std::string& token) const = 0;
+};
+
+// nullptr for a null j.
+Result<std::unique_ptr<Decoder>> make_decoder(const nlohmann::json& j, const std::string& path);
+
+}  // namespace tailor::tok
