@@ -1,0 +1,46 @@
+#include "grammar/pda.h"
+
+namespace tailor::grammar {
+
+bool closure(const Automaton& A, StackArena& arena, Config c, std::vector<Config>& out, size_t from) {
+  if (!A.needs_closure(c.top)) {
+    add_unique(out, from, c);
+    return false;
+  }
+  // Small worklist; `seen` stops cycles through nullable callees (left recursion was rejected at build time,
+  // so the set of reachable configurations is finite).
+  thread_local std::vector<Config> work, seen;
+  work.clear();
+  seen.clear();
+  work.push_back(c);
+  seen.push_back(c);
+  bool end = false;
+  auto visit = [&](Config y) {
+    for (const Config& s : seen) {
+      if (s == y) return;
+    }
+    seen.push_back(y);
+    work.push_back(y);
+  };
+  while (!work.empty()) {
+    Config x = work.back();
+    work.pop_back();
+    const Automaton::State& st = A.states[size_t(x.top)];
+    if (st.flags & Automaton::kHasBytes) add_unique(out, from, x);
+    for (uint32_t k = st.calls_begin; k < st.calls_end; ++k) {
+      const Automaton::Call& call = A.calls[k];
+      int32_t p = arena.push(call.ret, x.parent);
+      visit({A.rules[call.rule].start, p});
+    }
+    if (st.flags & Automaton::kFinal) {
+      if (x.parent < 0) {
+        end = true;
+      } else {
+        visit({arena.state(x.parent), arena.parent(x.parent)});
+      }
+    }
+  }
+  return end;
+}
+
+}  // namespace tailor::grammar

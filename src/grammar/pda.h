@@ -1,0 +1,150 @@
+// Pushdown execution shared by the compiler's token classification and the matcher: configurations (a DFA
+// state on top of an interned stack of return states), closure over calls and returns, byte steps, and the
+// walk of a token-trie subtree. Internal to src/grammar.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "grammar/automaton.h"
+#include "grammar/vocab.h"
+
+namespace tailor::grammar {
+
+// The current DFA state plus the stack below it. parent = -1 is the bottom: returning from there means the
+// outermost rule ended (at run time: the grammar can end; in compile-time classification: the classified
+// rule returned to an unknown caller).
+struct Config {
+  int32_t top;
+  int32_t parent;
+  bool operator==(const Config&) const = default;
+};
+
+// Interned stack frames: equal stacks get equal ids, so configurations compare by value.
+class StackArena {
+ public:
+  int32_t push(int32_t state, int32_t parent) {
+    uint64_t key = (uint64_t(uint32_t(state)) << 32) | uint32_t(parent);
+    auto [it, fresh] = index_.try_emplace(key, int32_t(nodes_.size()));
+    if (fresh) nodes_.push_back({state, parent});
+    return it->second;
+  }
+  int32_t state(int32_t node) const { return nodes_[size_t(node)].first; }
+  int32_t parent(int32_t node) const { return nodes_[size_t(node)].second; }
+  size_t size() const { return nodes_.size(); }
+  void clear() {
+    nodes_.clear();
+    index_.clear();
+  }
+
+ private:
+  std::vector<std::pair<int32_t, int32_t>> nodes_;
+  std::unordered_map<uint64_t, int32_t> index_;
+};
+
+inline void add_unique(std::vector<Config>& out, size_t from, Config c) {
+  for (size_t i = from; i < out.size(); ++i) {
+    if (out[i] == c) return;
+  }
+  out.push_back(c);
+}
+
+// Expands c through calls (push) and returns (pop) into the configurations that can consume a byte, appended
+// to out (deduplicated against out[from..]). Returns true when the bottom of the stack was returned from.
+bool closure(const Automaton& A, StackArena& arena, Config c, std::vector<Config>& out, size_t from);
+
+// Moves every configuration of in[0..n) by byte b, appending the closed results to out (from = out.size() at
+// entry). `in` must not alias out. Returns the bottom-reached flag.
+inline bool step_all(const Automaton& A, StackArena& arena, const Config* in, size_t n, uint8_t b,
+                     std::vector<Config>& out) {
+  size_t from = out.size();
+  bool end = false;
+  for (size_t i = 0; i < n; ++i) {
+    int32_t t = A.step(in[i].top, b);
+    if (t < 0) continue;
+    if (!A.needs_closure(t)) {
+      if (n == 1) {
+        out.push_back({t, in[i].parent});
+      } else {
+        add_unique(out, from, {t, in[i].parent});
+      }
+      continue;
+    }
+    end |= closure(A, arena, {t, in[i].parent}, out, from);
+  }
+  return end;
+}
+
+inline void or_allowed(std::array<uint64_t, 4>& acc, const std::array<uint64_t, 4>& x) {
+  for (int k = 0; k < 4; ++k) acc[k] |= x[k];
+}
+inline bool test_byte(const std::array<uint64_t, 4>& s, uint8_t b) {
+  return (s[b >> 6] >> (b & 63)) & 1;
+}
+
+// Walks the descendants of trie node `root` starting from configurations `start`. For every node whose bytes
+// (relative to root) can be consumed, calls on_tokens(node); for every node where the bottom was reached and
+// that has children, calls on_bottom(node) (those children are not walked). Scratch buffers live in `ws`.
+struct WalkScratch {
+  std::vector<Config> pool;
+  std::vector<uint32_t> level;                 // level[d]..level[d+1]: configs after d bytes
+  std::vector<std::array<uint64_t, 4>> bytes;  // union of allowed bytes per level
+};
+
+template <class OnTokens, class OnBottom>
+void walk_trie(const Automaton& A, const TokenTrie& trie, StackArena& arena, uint32_t root,
+               const Config* start, size_t n_start, WalkScratch& ws, OnTokens&& on_tokens,
+               OnBottom&& on_bottom) {
+  const uint16_t base = trie.depth[root];
+  size_t max_rel = size_t(trie.max_depth - base) + 2;
+  ws.level.assign(max_rel + 1, 0);
+  ws.bytes.resize(max_rel + 1);
+  ws.pool.assign(start, start + n_start);
+  ws.level[0] = 0;
+  ws.level[1] = uint32_t(n_start);
+  ws.bytes[0] = {0, 0, 0, 0};
+  for (size_t k = 0; k < n_start; ++k) or_allowed(ws.bytes[0], A.allowed[size_t(start[k].top)]);
+  uint32_t i = root + 1;
+  const uint32_t stop = trie.end[root];
+  while (i < stop) {
+    uint32_t d = trie.depth[i] - base;  // >= 1
+    uint8_t b = trie.byte[i];
+    if (!test_byte(ws.bytes[d - 1], b)) {
+      i = trie.end[i];
+      continue;
+    }
+    ws.pool.resize(ws.level[d]);
+    uint32_t pb = ws.level[d - 1], pe = ws.level[d];
+    bool end;
+    if (pe - pb == 1) {
+      Config c = ws.pool[pb];
+      end = step_all(A, arena, &c, 1, b, ws.pool);
+    } else {
+      // Parent configs sit in the pool below the write position; copy them out since the pool may grow.
+      thread_local std::vector<Config> parent;
+      parent.assign(ws.pool.begin() + pb, ws.pool.begin() + pe);
+      end = step_all(A, arena, parent.data(), parent.size(), b, ws.pool);
+    }
+    uint32_t n_new = uint32_t(ws.pool.size()) - ws.level[d];
+    if (n_new == 0 && !end) {
+      i = trie.end[i];
+      continue;
+    }
+    on_tokens(i);
+    if (end && trie.end[i] > i + 1) on_bottom(i);
+    if (n_new == 0) {
+      i = trie.end[i];
+      continue;
+    }
+    ws.level[d + 1] = uint32_t(ws.pool.size());
+    auto& acc = ws.bytes[d];
+    acc = {0, 0, 0, 0};
+    for (uint32_t k = ws.level[d]; k < ws.level[d + 1]; ++k)
+      or_allowed(acc, A.allowed[size_t(ws.pool[k].top)]);
+    ++i;
+  }
+}
+
+}  // namespace tailor::grammar
