@@ -1,0 +1,54 @@
+// Causal grouped-query attention against the paged-by-slot KV cache.
+//  - attention_decode: split-K "flash-decoding" on CUDA cores. Any number of query tokens, each with its own
+//    slot and position; one block per (key split, KV head, token) serves all query heads of that KV head, so
+//    each K/V row is read once per group. Graph-friendly: the split count is fixed at launch and each block
+//    derives its key range from the position it reads on the device.
+//  - attention_prefill: flash-attention-2 style on tensor cores (mma.sync m16n8k16, f16/bf16), tiles of up to
+//    kPrefillTileRows consecutive query tokens of one sequence.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "backend/cuda/rope.cuh"
+#include "core/dtype.h"
+
+namespace tailor::cuda {
+
+struct AttentionParams {
+  const void* q =
+      nullptr;  // [n_tok, q_stride] of dtype cache.t; head h at columns [h*head_dim, (h+1)*head_dim)
+  int64_t q_stride = 0;
+  KvCacheView cache;               // rows 0..pos[t] of slot slots[t] must be written
+  const int32_t* pos = nullptr;    // device [n_tok]: absolute position of each query token
+  const int32_t* slots = nullptr;  // device [n_tok]
+  void* out = nullptr;             // [n_tok, out_stride] of dtype out_t, same head layout as q
+  DType out_t = DType::bf16;
+  int64_t out_stride = 0;
+  int64_t n_tok = 0;
+  int n_head = 0, n_head_kv = 0, head_dim = 0;
+  float scale = 1.0f;  // softmax scale (1/sqrt(head_dim) or Granite's attention_multiplier)
+};
+
+// Split count that fills the GPU for n_tok decode tokens (1 = no combine pass).
+int attention_decode_splits(int64_t n_tok, int n_head_kv, int n_sm);
+size_t attention_decode_workspace_bytes(int64_t n_tok, int n_head, int head_dim, int n_split);
+// head_dim: multiple of 8, at most 256. workspace: attention_decode_workspace_bytes (unused when n_split ==
+// 1).
+cudaError_t attention_decode(const AttentionParams& p, int n_split, void* workspace, cudaStream_t stream);
+
+constexpr int kPrefillTileRows = 64;
+struct AttentionTile {
+  int32_t tok_begin;  // first query token (row of q/out)
+  int32_t n_tok;      // 1..kPrefillTileRows, all of one sequence
+  int32_t max_pos;    // largest position among them: keys 0..max_pos are read
+  int32_t slot;
+};
+bool attention_prefill_supported(DType kv_t, int head_dim);
+// tiles: device array [n_tiles]; order them longest first for load balance.
+cudaError_t attention_prefill(const AttentionParams& p, const AttentionTile* tiles, int n_tiles,
+                              cudaStream_t stream);
+
+}  // namespace tailor::cuda

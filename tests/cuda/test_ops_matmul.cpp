@@ -1,0 +1,157 @@
+// The decode GEMV kernels and the cuBLASLt GEMM against cpu::matmul, with every epilogue the runner uses.
+#include <cmath>
+#include <memory>
+
+#include "backend/cpu/ops.h"
+#include "backend/cuda/gemm.cuh"
+#include "backend/cuda/gemv.cuh"
+#include "cuda_test_util.h"
+
+using namespace tailor;
+using namespace tailor::cuda_test;
+
+namespace {
+
+const DType kFloatTypes[] = {DType::f32, DType::f16, DType::bf16};
+
+enum class Epi { store, store_wt, accumulate, bias_accumulate, swiglu };
+const char* epi_name(Epi e) {
+  switch (e) {
+    case Epi::store:
+      return "store f32";
+    case Epi::store_wt:
+      return "store wt";
+    case Epi::accumulate:
+      return "y = 0.5 Wx + y";
+    case Epi::bias_accumulate:
+      return "y = 0.5 (Wx + b) + y";
+    default:
+      return "swiglu";
+  }
+}
+
+struct Problem {
+  std::vector<float> w, x, bias, y0;  // w, x already rounded to wt
+  std::vector<uint8_t> w_t, x_t;
+};
+
+Problem make(Rng& rng, DType wt, int64_t m, int64_t n, int64_t k) {
+  Problem p;
+  p.w = round_to(rng.normal(size_t(n * k), 0.05f), wt);
+  p.x = round_to(rng.normal(size_t(m * k)), wt);
+  p.bias = rng.normal(size_t(n));
+  p.y0 = rng.normal(size_t(m * n));
+  p.w_t = to_dtype(p.w, wt);
+  p.x_t = to_dtype(p.x, wt);
+  return p;
+}
+
+// The CPU result of the same epilogue; f32 weights so both sides see identical operand values.
+std::vector<float> reference(const Problem& p, Epi epi, int64_t m, int64_t n, int64_t k) {
+  std::vector<float> a(static_cast<size_t>(m * n));
+  const bool with_bias = epi == Epi::bias_accumulate || epi == Epi::swiglu;
+  cpu::matmul(a.data(), p.x.data(), p.w.data(), DType::f32, with_bias ? p.bias.data() : nullptr, m, n, k);
+  if (epi == Epi::swiglu) {
+    std::vector<float> g(static_cast<size_t>(m * n / 2)), u(g.size()), out(g.size());
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t i = 0; i < n / 2; ++i) {
+        g[size_t(r * n / 2 + i)] = a[size_t(r * n + 2 * i)];
+        u[size_t(r * n / 2 + i)] = a[size_t(r * n + 2 * i + 1)];
+      }
+    cpu::silu_mul(out.data(), g.data(), u.data(), int64_t(out.size()));
+    return out;
+  }
+  if (epi == Epi::accumulate || epi == Epi::bias_accumulate) {
+    std::vector<float> y = p.y0;
+    cpu::add_scaled(y.data(), a.data(), 0.5f, int64_t(y.size()));
+    return y;
+  }
+  return a;
+}
+
+TEST(CudaOps, Gemv) {
+  TAILOR_REQUIRE_GPU();
+  Rng rng;
+  SCOPED_TRACE(testing::Message() << "seed " << rng.seed);
+  struct Shape {
+    int64_t n, k;
+  } shapes[] = {{64, 256}, {1000, 3584}, {38, 130}, {96, 4104}, {2, 18944}, {514, 8}};
+  const Epi epis[] = {Epi::store, Epi::store_wt, Epi::accumulate, Epi::bias_accumulate, Epi::swiglu};
+  for (DType wt : kFloatTypes)
+    for (const Shape& s : shapes)
+      for (int m = 1; m <= cuda::kGemvMaxBatch; ++m)
+        for (Epi epi : epis) {
+          SCOPED_TRACE(testing::Message() << dtype_name(wt) << " m " << m << " n " << s.n << " k " << s.k
+                                          << " " << epi_name(epi));
+          const Problem pr = make(rng, wt, m, s.n, s.k);
+          const auto ref = reference(pr, epi, m, s.n, s.k);
+          const DType yt = (epi == Epi::store_wt || epi == Epi::swiglu) ? wt : DType::f32;
+          const int64_t out_cols = epi == Epi::swiglu ? s.n / 2 : s.n;
+          DevBuf d_w(pr.w_t.data(), pr.w_t.size()), d_x(pr.x_t.data(), pr.x_t.size()),
+              d_b(pr.bias.data(), pr.bias.size() * 4), d_y(dtype_row_bytes(yt, uint64_t(m * out_cols)));
+          if (epi == Epi::accumulate || epi == Epi::bias_accumulate)
+            cudaMemcpy(d_y.get(), pr.y0.data(), pr.y0.size() * 4, cudaMemcpyHostToDevice);
+          cuda::GemvParams p;
+          p.w = d_w.get();
+          p.wt = wt;
+          p.n = s.n;
+          p.k = s.k;
+          p.x = d_x.get();
+          p.ldx = s.k;
+          p.y = d_y.get();
+          p.yt = yt;
+          p.ldy = out_cols;
+          p.batch = m;
+          p.bias = (epi == Epi::bias_accumulate || epi == Epi::swiglu) ? d_b.as<float>() : nullptr;
+          p.alpha = (epi == Epi::accumulate || epi == Epi::bias_accumulate) ? 0.5f : 1.0f;
+          p.beta = (epi == Epi::accumulate || epi == Epi::bias_accumulate) ? 1.0f : 0.0f;
+          p.swiglu = epi == Epi::swiglu;
+          ASSERT_EQ(cuda::gemv(p, nullptr), cudaSuccess);
+          sync_or_fail();
+          EXPECT_LE(rel_err(from_dtype(d_y.bytes().data(), yt, ref.size()), ref), tolerance(yt));
+        }
+}
+
+TEST(CudaOps, GemmCublasLt) {
+  TAILOR_REQUIRE_GPU();
+  Rng rng;
+  SCOPED_TRACE(testing::Message() << "seed " << rng.seed);
+  std::unique_ptr<cuda::GemmContext> ctx;
+  ASSERT_EQ(cuda::GemmContext::create(8 << 20, &ctx), CUBLAS_STATUS_SUCCESS);
+  struct Shape {
+    int64_t m, n, k;
+  } shapes[] = {{9, 64, 256}, {64, 1000, 3584}, {130, 96, 520}, {512, 384, 896}, {17, 3, 40}};
+  const Epi epis[] = {Epi::store, Epi::store_wt, Epi::accumulate};
+  for (DType wt : kFloatTypes)
+    for (const Shape& s : shapes)
+      for (Epi epi : epis) {
+        SCOPED_TRACE(testing::Message() << dtype_name(wt) << " m " << s.m << " n " << s.n << " k " << s.k
+                                        << " " << epi_name(epi));
+        const Problem pr = make(rng, wt, s.m, s.n, s.k);
+        const auto ref = reference(pr, epi, s.m, s.n, s.k);
+        const DType yt = epi == Epi::store_wt ? wt : DType::f32;
+        DevBuf d_w(pr.w_t.data(), pr.w_t.size()), d_x(pr.x_t.data(), pr.x_t.size()),
+            d_y(dtype_row_bytes(yt, uint64_t(s.m * s.n)));
+        if (epi == Epi::accumulate)
+          cudaMemcpy(d_y.get(), pr.y0.data(), pr.y0.size() * 4, cudaMemcpyHostToDevice);
+        cuda::GemmParams g;
+        g.w = d_w.get();
+        g.wt = wt;
+        g.n = s.n;
+        g.k = s.k;
+        g.x = d_x.get();
+        g.ldx = s.k;
+        g.m = s.m;
+        g.y = d_y.get();
+        g.yt = yt;
+        g.ldy = s.n;
+        g.alpha = epi == Epi::accumulate ? 0.5f : 1.0f;
+        g.beta = epi == Epi::accumulate ? 1.0f : 0.0f;
+        const cublasStatus_t st = ctx->run(g, nullptr);
+        ASSERT_EQ(st, CUBLAS_STATUS_SUCCESS) << cuda::gemm_status_string(st);
+        sync_or_fail();
+        EXPECT_LE(rel_err(from_dtype(d_y.bytes().data(), yt, ref.size()), ref), tolerance(yt));
+      }
+}
+
+}  // namespace
