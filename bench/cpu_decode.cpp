@@ -1,7 +1,7 @@
 // CPU prefill/decode speed and peak memory on a random-weight model (default: the 0.5b preset in bf16).
 //   bench_cpu_decode [--model DIR] [--prompt N] [--gen N] [--threads N] [--check]
-// Without --model it writes the 0.5b preset to $TMPDIR/tailor-bench-0.5b-bf16 (once). --check exits 1 when peak
-// RSS exceeds 1.25 x the weights' bytes (the "no f32 copy of the model" guarantee; run as a CTest test).
+// Without --model it writes the 0.5b preset to $TMPDIR/tailor-bench-0.5b-bf16 (once). --check exits 1 when
+// peak RSS exceeds 1.25 x the weights' bytes (the "no f32 copy of the model" guarantee; run as a CTest test).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,13 +22,19 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--model") model = next();
-    else if (a == "--prompt") prompt = std::atoi(next().c_str());
-    else if (a == "--gen") gen = std::atoi(next().c_str());
-    else if (a == "--threads") threads = std::atoi(next().c_str());
-    else if (a == "--check") check = true;
+    if (a == "--model")
+      model = next();
+    else if (a == "--prompt")
+      prompt = std::atoi(next().c_str());
+    else if (a == "--gen")
+      gen = std::atoi(next().c_str());
+    else if (a == "--threads")
+      threads = std::atoi(next().c_str());
+    else if (a == "--check")
+      check = true;
     else {
-      std::fprintf(stderr, "usage: bench_cpu_decode [--model DIR] [--prompt N] [--gen N] [--threads N] [--check]\n");
+      std::fprintf(stderr,
+                   "usage: bench_cpu_decode [--model DIR] [--prompt N] [--gen N] [--threads N] [--check]\n");
       return 2;
     }
   }
@@ -77,11 +83,12 @@ int main(int argc, char** argv) {
   const double rss = double(peak_rss_bytes());
   const double decode_tok_s = double(r->tokens.size()) / (r->decode_ms / 1e3);
   std::printf("model %s\n%s\n", model.c_str(), m->runner->describe().c_str());
-  std::printf("prefill: %d tokens, %.1f ms, %.1f tok/s\n", prompt, r->prompt_ms, prompt / (r->prompt_ms / 1e3));
-  std::printf("decode:  %zu tokens, %.1f ms, %.2f tok/s, %.1f GB/s of weights\n", r->tokens.size(), r->decode_ms,
-              decode_tok_s, decode_tok_s * double(wbytes) / 1e9);
-  std::printf("memory:  weights %.1f MB, peak RSS %.1f MB (%.2f x weights)\n", double(wbytes) / 1e6, rss / 1e6,
-              rss / double(wbytes));
+  std::printf("prefill: %d tokens, %.1f ms, %.1f tok/s\n", prompt, r->prompt_ms,
+              prompt / (r->prompt_ms / 1e3));
+  std::printf("decode:  %zu tokens, %.1f ms, %.2f tok/s, %.1f GB/s of weights\n", r->tokens.size(),
+              r->decode_ms, decode_tok_s, decode_tok_s * double(wbytes) / 1e9);
+  std::printf("memory:  weights %.1f MB, peak RSS %.1f MB (%.2f x weights)\n", double(wbytes) / 1e6,
+              rss / 1e6, rss / double(wbytes));
   if (check && rss > 1.25 * double(wbytes)) {
     std::printf("FAIL: peak RSS exceeds 1.25 x the weights' bytes\n");
     return 1;
