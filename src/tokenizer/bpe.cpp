@@ -56,47 +56,104 @@ Result<std::unique_ptr<Bpe>> Bpe::create(BpeConfig cfg) {
   m->suffix_ = cfg.end_of_word_suffix;
 
   const size_t n = m->vocab_.size();
-  m->by_name_.reserve(n);
-  if (m->byte_level_) m->by_bytes_.reserve(n);
-  std::string bytes;
-  for (size_t id = 0; id < n; ++id) {
-    if (!m->present_[id]) continue;
-    const std::string& t = m->vocab_[id];
-    m->by_name_.insert(t, int32_t(id));
-    if (m->byte_level_ && byte_level_to_bytes(t, bytes)) m->by_bytes_.insert(bytes, int32_t(id));
+  m->alpha_.reserve(n);
+  {
+    // Inserted in batches whose slots are prefetched first: every insert into a table this size misses cache.
+    constexpr size_t kBatch = 32;
+    std::array<std::string, kBatch> keys;
+    std::array<uint64_t, kBatch> hashes{};
+    std::array<int32_t, kBatch> ids{};
+    for (size_t base = 0; base < n; base += kBatch) {
+      size_t count = 0;
+      for (size_t id = base; id < std::min(n, base + kBatch); ++id) {
+        if (!m->present_[id]) continue;
+        const std::string& t = m->vocab_[id];
+        if (m->byte_level_ && !byte_level_to_bytes(t, keys[count])) {
+          m->extra_names_.insert(t, int32_t(id));
+          continue;
+        }
+        if (!m->byte_level_) keys[count] = t;
+        hashes[count] = hash_bytes(keys[count]);
+        m->alpha_.prefetch(hashes[count]);
+        ids[count++] = int32_t(id);
+      }
+      for (size_t k = 0; k < count; ++k) m->alpha_.insert_hashed(keys[k], hashes[k], ids[k]);
+    }
   }
-  const StringIdMap& alpha = m->byte_level_ ? m->by_bytes_ : m->by_name_;
   for (int b = 0; b < 256; ++b) {
-    m->byte_ids_[b] = alpha.find(std::string(1, char(b)));
+    m->byte_ids_[b] = m->alpha_.find(std::string(1, char(b)));
     char name[8];
     std::snprintf(name, sizeof(name), "<0x%02X>", b);
-    m->byte_fallback_ids_[b] = m->by_name_.find(name);
+    m->byte_fallback_ids_[b] = m->find(name);
     if (m->byte_fallback_ids_[b] >= 0) m->fallback_byte_of_[m->byte_fallback_ids_[b]] = b;
   }
-  if (cfg.has_unk) m->unk_id_ = m->by_name_.find(cfg.unk_token);
+  if (cfg.has_unk) m->unk_id_ = m->find(cfg.unk_token);
 
+  // Merges: three vocabulary lookups each, resolved in batches whose table slots are prefetched first,
+  // because at this size every lookup is a cache miss and the loop would otherwise wait on memory one miss at
+  // a time.
   m->merges_.reserve(cfg.merges.size());
-  for (size_t i = 0; i < cfg.merges.size(); ++i) {
-    const auto& [a, b] = cfg.merges[i];
-    const int32_t ia = m->by_name_.find(a), ib = m->by_name_.find(b);
-    if (ia < 0 || ib < 0) {
-      return invalid_argument(cat("model.merges[", i, "]: token \"", ia < 0 ? a : b,
-                                  "\" is not in model.vocab (merges must combine vocabulary tokens)"));
-    }
-    std::string merged = a;
-    if (!m->prefix_.empty() && b.compare(0, m->prefix_.size(), m->prefix_) == 0) {
-      merged.append(b, m->prefix_.size(), std::string::npos);
+  constexpr size_t kBatch = 64;
+  struct Key {
+    std::string s;
+    uint64_t h = 0;
+    bool in_alpha = true;  // false: look the name up in extra_names_
+  };
+  std::array<Key, 3 * kBatch> keys;
+  std::array<int32_t, 3 * kBatch> found{};
+  auto make_key = [&](Key& k, std::string_view name) {
+    if (!m->byte_level_) {
+      k.s.assign(name);
+      k.in_alpha = true;
     } else {
-      merged += b;
+      k.in_alpha = byte_level_to_bytes(name, k.s);
+      if (!k.in_alpha) k.s.assign(name);
     }
-    const int32_t inew = m->by_name_.find(merged);
-    if (inew < 0) {
-      return invalid_argument(
-          cat("model.merges[", i, "]: the merged token \"", merged, "\" is not in model.vocab"));
+    k.h = hash_bytes(k.s);
+    (k.in_alpha ? m->alpha_ : m->extra_names_).prefetch(k.h);
+  };
+  std::string merged;
+  for (size_t base = 0; base < cfg.merges.size(); base += kBatch) {
+    const size_t count = std::min(kBatch, cfg.merges.size() - base);
+    for (size_t j = 0; j < count; ++j) {
+      const auto& [a, b] = cfg.merges[base + j];
+      merged = a;
+      if (!m->prefix_.empty() && b.compare(0, m->prefix_.size(), m->prefix_) == 0) {
+        merged.append(b, m->prefix_.size(), std::string::npos);
+      } else {
+        merged += b;
+      }
+      make_key(keys[3 * j], a);
+      make_key(keys[3 * j + 1], b);
+      make_key(keys[3 * j + 2], merged);
     }
-    m->merges_.insert(ia, ib, PairMap::Value{int32_t(i), inew});
+    for (size_t k = 0; k < 3 * count; ++k) {
+      found[k] = (keys[k].in_alpha ? m->alpha_ : m->extra_names_).find_hashed(keys[k].s, keys[k].h);
+    }
+    for (size_t j = 0; j < count; ++j) m->merges_.prefetch(found[3 * j], found[3 * j + 1]);
+    for (size_t j = 0; j < count; ++j) {
+      const size_t i = base + j;
+      const auto& [a, b] = cfg.merges[i];
+      const int32_t ia = found[3 * j], ib = found[3 * j + 1], inew = found[3 * j + 2];
+      if (ia < 0 || ib < 0) {
+        return invalid_argument(cat("model.merges[", i, "]: token \"", ia < 0 ? a : b,
+                                    "\" is not in model.vocab (merges must combine vocabulary tokens)"));
+      }
+      if (inew < 0) {
+        return invalid_argument(
+            cat("model.merges[", i, "]: the merged token \"", a, b, "\" is not in model.vocab"));
+      }
+      m->merges_.insert(ia, ib, PairMap::Value{int32_t(i), inew});
+    }
   }
   return m;
+}
+
+int32_t Bpe::find(std::string_view token) const {
+  if (!byte_level_) return alpha_.find(token);
+  thread_local std::string bytes;
+  if (byte_level_to_bytes(token, bytes)) return alpha_.find(bytes);
+  return extra_names_.find(token);
 }
 
 int Bpe::byte_of_fallback_id(int32_t id) const {
@@ -106,9 +163,8 @@ int Bpe::byte_of_fallback_id(int32_t id) const {
 
 void Bpe::encode_word(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
-  const StringIdMap& alpha = byte_level_ ? by_bytes_ : by_name_;
   if (ignore_merges_) {
-    const int32_t id = alpha.find(word);
+    const int32_t id = alpha_.find(word);
     if (id >= 0) {
       out.push_back(id);
       return;
@@ -123,10 +179,10 @@ void Bpe::encode_word(std::string_view word, std::vector<int32_t>& out) const {
     merge_word(word, out);
     return;
   }
-  Shard& shard = cache_[hash_bytes(word) % kShards];
+  Shard& shard = cache_[(hash_bytes(word) >> 40) % kShards];  // high bits: the map uses the low ones
   {
     std::lock_guard<std::mutex> lock(shard.mu);
-    auto it = shard.map.find(std::string(word));
+    auto it = shard.map.find(word);
     if (it != shard.map.end()) {
       out.insert(out.end(), it->second.begin(), it->second.end());
       return;
@@ -141,9 +197,12 @@ void Bpe::encode_word(std::string_view word, std::vector<int32_t>& out) const {
 }
 
 void Bpe::merge_word(std::string_view word, std::vector<int32_t>& out) const {
-  const StringIdMap& alpha = byte_level_ ? by_bytes_ : by_name_;
-  std::vector<Symbol> sym;
-  sym.reserve(word.size());
+  const StringIdMap& alpha = alpha_;
+  // Scratch space reused across calls on this thread: a word costs no allocation once warm.
+  thread_local std::vector<Symbol> sym;
+  thread_local std::vector<Merge> heap;
+  sym.clear();
+  heap.clear();
   auto add = [&](int32_t id, uint32_t len) {
     const int32_t k = int32_t(sym.size());
     sym.push_back(Symbol{id, k - 1, k + 1, len});
@@ -154,7 +213,7 @@ void Bpe::merge_word(std::string_view word, std::vector<int32_t>& out) const {
     if (unk_len > 0) add(unk_id_, uint32_t(unk_len));
     unk_len = 0;
   };
-  std::string unit;
+  thread_local std::string unit;
   for (size_t i = 0; i < word.size();) {
     const size_t n = byte_level_ ? 1 : size_t(utf8_len(static_cast<unsigned char>(word[i])));
     const bool first = i == 0, last = i + n >= word.size();
@@ -198,8 +257,6 @@ void Bpe::merge_word(std::string_view word, std::vector<int32_t>& out) const {
   if (sym.empty()) return;
   sym.back().next = -1;
 
-  std::vector<Merge> heap;
-  heap.reserve(sym.size());
   for (size_t k = 0; k + 1 < sym.size(); ++k) {
     if (const PairMap::Value* v = merges_.find(sym[k].id, sym[k + 1].id)) {
       heap.push_back(Merge{v->rank, int32_t(k), v->new_id});

@@ -45,7 +45,7 @@ class Bpe {
   const std::string& token(int32_t id) const { return vocab_[size_t(id)]; }
   bool has(int32_t id) const { return id >= 0 && id < size() && present_[size_t(id)]; }
   // Lookup by the token's tokenizer.json spelling ("Ġthe"); -1 if absent.
-  int32_t find(std::string_view token) const { return by_name_.find(token); }
+  int32_t find(std::string_view token) const;
   bool byte_level() const { return byte_level_; }
   // Id of the byte-fallback token "<0xAB>" for byte b, or -1.
   int32_t byte_fallback_id(uint8_t b) const { return byte_fallback_ids_[b]; }
@@ -58,8 +58,10 @@ class Bpe {
 
   std::vector<std::string> vocab_;
   std::vector<bool> present_;
-  StringIdMap by_name_;   // tokenizer.json spelling -> id
-  StringIdMap by_bytes_;  // model alphabet (raw bytes when byte_level) -> id
+  // Model alphabet -> id: raw bytes when byte_level (" the"), else the tokenizer.json spelling. A byte-level
+  // vocabulary's few spellings outside the byte alphabet (none in real ones) go to extra_names_ instead.
+  StringIdMap alpha_;
+  StringIdMap extra_names_;
   PairMap merges_;
   std::array<int32_t, 256> byte_ids_{};           // byte_level: id of each single byte
   std::array<int32_t, 256> byte_fallback_ids_{};  // "<0xAB>" tokens
@@ -72,9 +74,13 @@ class Bpe {
   static constexpr size_t kShards = 32;
   static constexpr size_t kMaxEntriesPerShard = 8192;
   static constexpr size_t kMaxCachedWordBytes = 64;
+  struct WordHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return size_t(hash_bytes(s)); }
+  };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, std::vector<int32_t>> map;
+    std::unordered_map<std::string, std::vector<int32_t>, WordHash, std::equal_to<>> map;
   };
   std::unique_ptr<Shard[]> cache_ = std::make_unique<Shard[]>(kShards);
 };

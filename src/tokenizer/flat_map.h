@@ -42,7 +42,7 @@ inline uint64_t hash_u64(uint64_t x) {
 }
 
 // Byte string -> int32 id. Keys are copied into an arena; a later insert of an existing key overwrites its
-// id.
+// id. A slot keeps the key's first 8 bytes, so most lookups (tokens are short) never touch the arena.
 class StringIdMap {
  public:
   void reserve(size_t n) {
@@ -50,48 +50,66 @@ class StringIdMap {
     while (cap < n * 2) cap <<= 1;
     rehash(cap);
   }
-  void insert(std::string_view key, int32_t id) {
+  void insert(std::string_view key, int32_t id) { insert_hashed(key, hash_bytes(key), id); }
+  // h must be hash_bytes(key).
+  void insert_hashed(std::string_view key, uint64_t h, int32_t id) {
     if ((count_ + 1) * 2 > slots_.size()) rehash(slots_.empty() ? 16 : slots_.size() * 2);
-    const uint64_t h = hash_bytes(key);
+    const uint64_t pre = prefix(key);
     size_t i = h & (slots_.size() - 1);
     while (slots_[i].len != kEmpty) {
-      if (slots_[i].hash == uint32_t(h) && view(slots_[i]) == key) {
+      if (matches(slots_[i], key, uint32_t(h), pre)) {
         slots_[i].id = id;
         return;
       }
       i = (i + 1) & (slots_.size() - 1);
     }
-    slots_[i] = Slot{uint32_t(h), uint32_t(arena_.size()), uint32_t(key.size()), id};
-    arena_.append(key);
+    slots_[i] = Slot{uint32_t(h), uint32_t(key.size()), id, uint32_t(arena_.size()), pre};
+    if (key.size() > 8) arena_.append(key.substr(8));
     ++count_;
   }
   // -1 when absent.
-  int32_t find(std::string_view key) const {
+  int32_t find(std::string_view key) const { return find_hashed(key, hash_bytes(key)); }
+  int32_t find_hashed(std::string_view key, uint64_t h) const {
     if (slots_.empty()) return -1;
-    const uint64_t h = hash_bytes(key);
+    const uint64_t pre = prefix(key);
     size_t i = h & (slots_.size() - 1);
     while (slots_[i].len != kEmpty) {
-      if (slots_[i].hash == uint32_t(h) && view(slots_[i]) == key) return slots_[i].id;
+      if (matches(slots_[i], key, uint32_t(h), pre)) return slots_[i].id;
       i = (i + 1) & (slots_.size() - 1);
     }
     return -1;
+  }
+  // Starts loading the slot a later find_hashed(.., h) reads first (load-time batches hide memory latency).
+  void prefetch(uint64_t h) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[h & (slots_.size() - 1)]);
   }
   size_t size() const { return count_; }
 
  private:
   static constexpr uint32_t kEmpty = 0xFFFFFFFFu;
   struct Slot {
-    uint32_t hash = 0, off = 0, len = kEmpty;
+    uint32_t hash = 0, len = kEmpty;
     int32_t id = -1;
+    uint32_t off = 0;     // bytes after the first 8, in arena_
+    uint64_t prefix = 0;  // first 8 bytes, zero padded
   };
-  std::string_view view(const Slot& s) const { return std::string_view(arena_).substr(s.off, s.len); }
+  static uint64_t prefix(std::string_view key) {
+    uint64_t p = 0;
+    std::memcpy(&p, key.data(), key.size() < 8 ? key.size() : 8);
+    return p;
+  }
+  bool matches(const Slot& s, std::string_view key, uint32_t h, uint64_t pre) const {
+    if (s.hash != h || s.len != key.size() || s.prefix != pre) return false;
+    return key.size() <= 8 || std::memcmp(arena_.data() + s.off, key.data() + 8, key.size() - 8) == 0;
+  }
   void rehash(size_t cap) {
     std::vector<Slot> old;
     old.swap(slots_);
     slots_.assign(cap, Slot{});
     for (const Slot& s : old) {
       if (s.len == kEmpty) continue;
-      size_t i = hash_bytes(view(s)) & (cap - 1);
+      // The full hash is not kept; the low 32 bits are enough to place the slot in tables up to 2^32 entries.
+      size_t i = s.hash & (cap - 1);
       while (slots_[i].len != kEmpty) i = (i + 1) & (cap - 1);
       slots_[i] = s;
     }
@@ -125,6 +143,9 @@ class PairMap {
     }
     slots_[i] = Slot{k, v};
     ++count_;
+  }
+  void prefetch(int32_t a, int32_t b) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[hash_u64(key(a, b)) & (slots_.size() - 1)]);
   }
   const Value* find(int32_t a, int32_t b) const {
     if (slots_.empty()) return nullptr;

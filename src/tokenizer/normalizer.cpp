@@ -2,6 +2,7 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <vector>
 
@@ -13,40 +14,74 @@ namespace tailor::tok {
 
 namespace {
 
-bool all_below(const std::string& s, char32_t limit) {
-  if (limit <= 0x80) {
-    for (unsigned char c : s)
-      if (c >= 0x80) return false;
-    return true;
-  }
-  for (size_t i = 0; i < s.size();) {
-    char32_t cp;
-    i += utf8_decode_valid(s.data() + i, &cp);
-    if (cp >= limit) return false;
-  }
-  return true;
+// Code points that are stable under NFC and can never combine with what precedes them (NFC_QC=Yes, ccc=0):
+// normalization never looks across them, so a text is normalized chunk by chunk between such points and the
+// chunks made only of them (ASCII, Latin-1, CJK, kana, Hangul syllables, emoji) are skipped without utf8proc.
+bool nfc_boundary(char32_t c) {
+  return c < 0x300 || (c >= 0x400 && c < 0x483) || (c >= 0x3040 && c < 0x3099) ||
+         (c >= 0x309B && c < 0x3100) || (c >= 0x3400 && c < 0x4DC0) || (c >= 0x4E00 && c < 0xA000) ||
+         (c >= 0xAC00 && c < 0xD7A4) || (c >= 0x1F300 && c < 0x1FB00);
+}
+bool ascii_boundary(char32_t c) {
+  return c < 0x80;
 }
 
 // Unicode normalization forms through utf8proc (HF uses the unicode-normalization crate; both implement UAX
 // #15).
 class UnicodeNorm : public Normalizer {
  public:
-  UnicodeNorm(int options, char32_t identity_below) : options_(options), identity_below_(identity_below) {}
+  UnicodeNorm(int options, bool (*boundary)(char32_t)) : options_(options), boundary_(boundary) {}
   Status normalize(std::string& s) const override {
-    // Below U+0300 nothing composes or reorders, so NFC is the identity there; other forms only on ASCII.
-    if (all_below(s, identity_below_)) return {};
-    utf8proc_uint8_t* out = nullptr;
-    utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
-                                      utf8proc_ssize_t(s.size()), &out, utf8proc_option_t(options_));
-    if (n < 0) return invalid_argument(cat("Unicode normalization failed: ", utf8proc_errmsg(n)));
-    s.assign(reinterpret_cast<const char*>(out), size_t(n));
-    std::free(out);
+    std::string out;
+    bool changed = false;
+    size_t copied = 0;  // s[0, copied) is already in out (or unchanged when !changed)
+    size_t i = 0, prev = 0;
+    while (i < s.size()) {
+      char32_t cp;
+      int n = utf8_decode_valid(s.data() + i, &cp);
+      if (boundary_(cp)) {
+        prev = i;
+        i += size_t(n);
+        continue;
+      }
+      // A chunk: the boundary code point before i (it may compose with what follows) up to the next boundary.
+      const size_t chunk_begin = std::max(prev, copied);
+      size_t j = i + size_t(n);
+      while (j < s.size()) {
+        char32_t c2;
+        int m = utf8_decode_valid(s.data() + j, &c2);
+        if (boundary_(c2)) break;
+        j += size_t(m);
+      }
+      utf8proc_uint8_t* buf = nullptr;
+      utf8proc_ssize_t len =
+          utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + chunk_begin),
+                       utf8proc_ssize_t(j - chunk_begin), &buf, utf8proc_option_t(options_));
+      if (len < 0) return invalid_argument(cat("Unicode normalization failed: ", utf8proc_errmsg(len)));
+      const std::string_view norm(reinterpret_cast<const char*>(buf), size_t(len));
+      if (changed || norm != std::string_view(s).substr(chunk_begin, j - chunk_begin)) {
+        if (!changed) {
+          out.reserve(s.size() + 16);
+          changed = true;
+        }
+        out.append(s, copied, chunk_begin - copied);
+        out.append(norm);
+        copied = j;
+      }
+      std::free(buf);
+      prev = j;
+      i = j;
+    }
+    if (changed) {
+      out.append(s, copied, std::string::npos);
+      s = std::move(out);
+    }
     return {};
   }
 
  private:
   int options_;
-  char32_t identity_below_;
+  bool (*boundary_)(char32_t);
 };
 
 class Lowercase : public Normalizer {
@@ -185,13 +220,17 @@ Result<std::unique_ptr<Normalizer>> make_normalizer(const Json& j, const std::st
   if (j.is_null()) return std::unique_ptr<Normalizer>();
   TAILOR_ASSIGN_OR_RETURN(std::string type, component_type(j, path));
   constexpr int kStable = UTF8PROC_STABLE;
-  if (type == "NFC") return std::unique_ptr<Normalizer>(new UnicodeNorm(kStable | UTF8PROC_COMPOSE, 0x300));
-  if (type == "NFD") return std::unique_ptr<Normalizer>(new UnicodeNorm(kStable | UTF8PROC_DECOMPOSE, 0x80));
+  if (type == "NFC")
+    return std::unique_ptr<Normalizer>(new UnicodeNorm(kStable | UTF8PROC_COMPOSE, nfc_boundary));
+  if (type == "NFD")
+    return std::unique_ptr<Normalizer>(new UnicodeNorm(kStable | UTF8PROC_DECOMPOSE, ascii_boundary));
   if (type == "NFKC") {
-    return std::unique_ptr<Normalizer>(new UnicodeNorm(kStable | UTF8PROC_COMPOSE | UTF8PROC_COMPAT, 0x80));
+    return std::unique_ptr<Normalizer>(
+        new UnicodeNorm(kStable | UTF8PROC_COMPOSE | UTF8PROC_COMPAT, ascii_boundary));
   }
   if (type == "NFKD") {
-    return std::unique_ptr<Normalizer>(new UnicodeNorm(kStable | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, 0x80));
+    return std::unique_ptr<Normalizer>(
+        new UnicodeNorm(kStable | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, ascii_boundary));
   }
   if (type == "Lowercase") return std::unique_ptr<Normalizer>(new Lowercase());
   if (type == "StripAccents") return std::unique_ptr<Normalizer>(new StripAccents());
