@@ -35,6 +35,9 @@ class Sampler {
   // Picks a token from logits[n_vocab]. `history` is the sequence so far (prompt + generated) for the
   // penalties. `mask`, when non-empty, forbids tokens whose bit is clear (the grammar stage); if it allows
   // nothing, returns -1. logits may be modified in place.
+  // NaN logits count as -inf; -1 is also returned when no allowed token has a logit above -inf.
+  // Deterministic: the result depends only on (seed, logits, history, mask) of this and earlier calls; each
+  // non-greedy call draws exactly one value from the RNG, greedy calls draw none.
   int32_t sample(std::span<float> logits, std::span<const int32_t> history, TokenMask mask = {});
   const SamplerParams& params() const { return p_; }
 
