@@ -141,7 +141,7 @@ float sanitize(std::span<float> logits, TokenMask mask, size_t* n_valid) {
     for_allowed(n, mask, run, one);
   }
   size_t cnt = scnt;
-  for (size_t j = 0; j < W; ++j) cnt += size_t(-vcnt[j]);
+  for (size_t j = 0; j < W; ++j) cnt += size_t(vcnt[j]);  // lanes counted up (vcnt -= -1 per valid lane)
   *n_valid = cnt;
   return std::max(smax, lane_max(vmax));
 }
