@@ -65,6 +65,7 @@ class ByteLevelDec : public Decoder {
     byte_level_token(t, out);
     t = std::move(out);
   }
+  bool is_byte_level() const override { return true; }
 };
 
 class MetaspaceDec : public Decoder {

@@ -20,6 +20,9 @@ class Decoder {
   // effects tied to the first token (Metaspace's dropped prefix, Strip) or to neighbours (UTF-8 repair).
   // Bytes, not necessarily valid UTF-8 ("<0xE2>" -> "\xE2").
   virtual void token_bytes(std::string& token) const = 0;
+  // True for the plain ByteLevel decoder: decoding is then "concatenate each token's bytes, repair UTF-8",
+  // which the tokenizer does from a per-id table without building token strings.
+  virtual bool is_byte_level() const { return false; }
 };
 
 // nullptr for a null j.

@@ -250,6 +250,25 @@ const std::string* HfTokenizer::token_string(int32_t id) const {
 }
 
 std::string HfTokenizer::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
+  if (decoder_ && decoder_->is_byte_level()) {
+    std::call_once(pieces_once_, [this] {
+      byte_pieces_.resize(size_t(vocab_size_));
+      for (int32_t i = 0; i < vocab_size_; ++i) {
+        if (const std::string* s = token_string(i)) {
+          std::string b = *s;
+          decoder_->token_bytes(b);
+          byte_pieces_[size_t(i)] = std::move(b);
+        }
+      }
+    });
+    std::string bytes;
+    for (int32_t id : ids) {
+      if (id < 0 || id >= vocab_size_ || (skip_special_tokens && is_special(id))) continue;
+      bytes += byte_pieces_[size_t(id)];  // unknown ids have an empty piece: dropped, as HF does
+    }
+    if (utf8_first_invalid(bytes) == kNpos) return bytes;
+    return utf8_lossy(bytes);
+  }
   std::vector<std::string> toks;
   toks.reserve(ids.size());
   for (int32_t id : ids) {

@@ -68,6 +68,9 @@ class HfTokenizer final : public Tokenizer {
   // token_bytes() table, built on first use (grammar compilation needs it; plain encode/decode does not).
   mutable std::once_flag bytes_once_;
   mutable std::vector<std::string> token_bytes_;
+  // With a ByteLevel decoder: the bytes each id decodes to (special tokens included), built on first decode.
+  mutable std::once_flag pieces_once_;
+  mutable std::vector<std::string> byte_pieces_;
 };
 
 }  // namespace tailor::tok
