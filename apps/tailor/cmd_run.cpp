@@ -92,6 +92,7 @@ static int run_run(const std::vector<std::string>& argv) {
     std::fwrite(s.data(), 1, s.size(), stdout);
   }
   std::printf("\n");
+  std::fflush(stdout);  // the text ends before the statistics line on a shared terminal
   if (!quiet) {
     const double n = double(r->tokens.size());
     std::fprintf(

@@ -32,20 +32,19 @@ Result<LoadOptions> load_options_from_args(const Args& a) {
   TAILOR_ASSIGN_OR_RETURN(long long th, a.get_int("threads", 0));
   if (th < 0 || th > 1024) return invalid_argument("--threads must be between 0 (all cores) and 1024");
   if (th > 0) ThreadPool::set_global_threads(int(th));
-  o.runner.weight_dtype = DType::bf16;  // replaced by the stored dtype unless --dtype is given
-  if (auto d = a.get("dtype")) {
+  if (auto d = a.get("dtype")) {  // otherwise the Plan picks the fastest dtype the hardware really supports
     auto t = dtype_from_name(*d);
     if (!t || (*t != DType::f32 && *t != DType::f16 && *t != DType::bf16))
       return invalid_argument(cat("unknown --dtype '", *d, "' (valid: bf16, f16, f32)"));
-    o.runner.weight_dtype = *t;
+    o.dtype = *t;
   }
   if (auto d = a.get("kv-dtype")) {
     auto t = dtype_from_name(*d);
     if (!t || (*t != DType::f32 && *t != DType::f16 && *t != DType::bf16))
       return invalid_argument(cat("unknown --kv-dtype '", *d, "' (valid: f32, f16, bf16)"));
-    o.runner.kv_dtype = *t;
+    o.kv_dtype = *t;
   }
-  o.device = a.get_or("device", "cpu");
+  o.device = a.get_or("device", "auto");
   return o;
 }
 

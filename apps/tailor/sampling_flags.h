@@ -28,8 +28,8 @@ inline const char* kSamplingHelp =
     "model:\n"
     "  --ctx N              context length (KV-cache tokens) [4096 or the model's maximum if smaller]\n"
     "  --threads N          CPU threads [all cores]\n"
-    "  --dtype D            weight storage dtype: bf16, f16, f32 [the stored dtype]\n"
-    "  --kv-dtype D         KV-cache dtype: f32, f16, bf16 [f32]\n"
-    "  --device D           cpu [cpu]\n";
+    "  --dtype D            weight storage dtype: bf16, f16, f32 [the Plan's choice: see `tailor plan`]\n"
+    "  --kv-dtype D         CPU KV-cache dtype: f32, f16, bf16 [the Plan's choice]\n"
+    "  --device D           auto, cpu or cuda [auto: the Plan decides]\n";
 
 }  // namespace tailor::cli

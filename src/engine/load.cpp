@@ -8,6 +8,9 @@
 
 #include "core/log.h"
 #include "core/mmap.h"
+#ifdef TAILOR_HAS_CUDA
+#include "backend/cuda/cuda_runner.h"
+#endif
 
 namespace tailor {
 
@@ -51,13 +54,50 @@ Result<LoadedModel> load_model(const std::string& dir, const LoadOptions& opt) {
   auto spec = load_model_spec(dir);
   if (!spec.ok()) return spec.status();
   m.spec = std::make_shared<const ModelSpec>(std::move(spec).value());
-  prefault(*m.spec, opt.progress);
+  if (opt.device != "auto" && opt.device != "cpu" && opt.device != "cuda")
+    return invalid_argument(cat("unknown --device '", opt.device, "' (valid: auto, cpu, cuda)"));
+
+  // The Plan decides storage dtypes and placement; --device cpu plans as if there were no GPU.
+  DeviceInfo dev = probe_devices();
   if (opt.device == "cpu") {
-    TAILOR_ASSIGN_OR_RETURN(m.runner, make_cpu_runner(m.spec, opt.runner));
-  } else if (opt.device == "cuda") {
-    return unsupported("--device cuda: this build has no CUDA runner yet; use --device cpu");
+    dev.gpus.clear();
+    dev.no_gpu_reason = "--device cpu";
+  } else if (opt.device == "cuda" && dev.gpus.empty()) {
+    return unsupported(cat("--device cuda: no usable CUDA device (", dev.no_gpu_reason,
+                           "); use --device cpu"));
+  }
+  PlanOptions po;
+  po.ctx = opt.runner.n_ctx;
+  po.batch = opt.runner.n_slots;
+  po.dtype = opt.dtype;
+  po.model_name = dir;
+  TAILOR_ASSIGN_OR_RETURN(m.plan, make_plan(*m.spec, dev, po));
+  TAILOR_RETURN_IF_ERROR(plan_status(m.plan));
+  if (opt.verbose) {
+    log_info("plan: ", plan_summary_line(m.plan));
+    for (const auto& w : plan_warnings(m.plan)) log_warn(w);
+  }
+
+  prefault(*m.spec, opt.progress);
+  RunnerOptions ro = opt.runner;
+  const std::string probe_tensor = "model.layers.0.mlp.up_proj.weight";
+  const TensorPlan* tp = find_tensor_plan(m.plan, probe_tensor);
+  if (m.plan.use_gpu && m.plan.n_gpu_layers == m.plan.n_layer) {
+#ifdef TAILOR_HAS_CUDA
+    ro.weight_dtype = tp ? tp->storage : DType::bf16;
+    ro.kv_dtype = m.plan.kv_dtype_gpu;
+    ro.act_dtype = ro.weight_dtype == DType::f32 ? DType::f32 : ro.weight_dtype;
+    TAILOR_ASSIGN_OR_RETURN(m.runner, make_cuda_runner(m.spec, ro));
+#else
+    return internal_error("the plan chose a GPU but this build has no CUDA backend");
+#endif
   } else {
-    return invalid_argument(cat("unknown device '", opt.device, "' (valid: cpu, cuda)"));
+    if (m.plan.use_gpu)
+      log_warn("the plan splits layers between GPU and CPU; this build runs such splits on the CPU only for now");
+    // The CPU runner stores every matrix in one dtype: the Plan's choice for the decoder matrices.
+    ro.weight_dtype = tp ? tp->storage : m.spec->weights->find(probe_tensor)->dtype;
+    if (!opt.kv_dtype) ro.kv_dtype = m.plan.kv_dtype_cpu;  // the KV cache the memory plan budgeted
+    TAILOR_ASSIGN_OR_RETURN(m.runner, make_cpu_runner(m.spec, ro));
   }
   if (file_exists(dir + "/tokenizer.json")) {
     auto tok = Tokenizer::from_model_dir(dir);
