@@ -26,29 +26,37 @@ struct Partial {
 };
 
 // |x| order equals the order of the sign-cleared bit patterns for IEEE floats; exponent all-ones = Inf/NaN.
-template <class U, U kAbsMask, U kExpMask>
-inline __attribute__((always_inline)) Partial scan_bits(const U* p, int64_t n) {
+// The common case is one max-reduction (vectorises); only a buffer holding Inf/NaN takes the second, scalar
+// pass that separates them out.
+template <class U, U kAbsMask>
+inline __attribute__((always_inline)) U max_bits(const U* p, int64_t n) {
   U m = 0;
-  uint64_t bad = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const U a = p[i] & kAbsMask;
-    const bool nf = a >= kExpMask;
-    m = std::max<U>(m, nf ? U(0) : a);
-    bad += nf;
+    const U a = U(p[i] & kAbsMask);
+    m = m > a ? m : a;
   }
-  return {uint32_t(m), bad};
+  return m;
+}
+
+template <class U, U kAbsMask>
+__attribute__((target("avx2"))) U max_bits_avx2(const U* p, int64_t n) {
+  return max_bits<U, kAbsMask>(p, n);
 }
 
 template <class U, U kAbsMask, U kExpMask>
-__attribute__((target("avx2"))) Partial scan_bits_avx2(const U* p, int64_t n) {
-  return scan_bits<U, kAbsMask, kExpMask>(p, n);
-}
-
-template <class U, U kAbsMask, U kExpMask>
-Partial scan(const void* data, int64_t n) {
-  const U* p = static_cast<const U*>(data);
-  if (cpu_features().avx2) return scan_bits_avx2<U, kAbsMask, kExpMask>(p, n);
-  return scan_bits<U, kAbsMask, kExpMask>(p, n);
+Partial scan(const U* p, int64_t n) {
+  const U m = cpu_features().avx2 ? max_bits_avx2<U, kAbsMask>(p, n) : max_bits<U, kAbsMask>(p, n);
+  if (m < kExpMask) return {uint32_t(m), 0};
+  Partial r;
+  for (int64_t i = 0; i < n; ++i) {
+    const U a = U(p[i] & kAbsMask);
+    if (a >= kExpMask) {
+      ++r.nonfinite;
+    } else if (a > r.max_bits) {
+      r.max_bits = a;
+    }
+  }
+  return r;
 }
 
 Partial scan_any(const void* data, DType t, int64_t begin, int64_t len) {
@@ -179,7 +187,7 @@ Result<RangeStats> range_stats(const void* data, DType t, uint64_t n) {
   return r;
 }
 
-Result<ConvertedTensor> convert_for_storage(const SafeTensor& src, DType target) {
+Result<RangeStats> convert_into(const SafeTensor& src, DType target, void* dst, uint64_t dst_bytes) {
   const std::string who = cat("tensor \"", src.name, "\"");
   if (!is_float_storage(src.dtype))
     return unsupported(
@@ -190,6 +198,9 @@ Result<ConvertedTensor> convert_for_storage(const SafeTensor& src, DType target)
   if (src.nbytes != dtype_row_bytes(src.dtype, n) || (n > 0 && !src.data))
     return corrupt(cat(who, ": ", src.nbytes, " bytes for shape ", src.shape.str(), " of ",
                        dtype_name(src.dtype), " (expected ", dtype_row_bytes(src.dtype, n), ")"));
+  if (dst_bytes < dtype_row_bytes(target, n) || (n > 0 && !dst))
+    return invalid_argument(cat(who, ": destination holds ", dst_bytes, " bytes, the ", dtype_name(target),
+                                " copy needs ", dtype_row_bytes(target, n)));
 
   TAILOR_ASSIGN_OR_RETURN(RangeStats rs, range_stats(src.data, src.dtype, n));
   if (rs.n_nonfinite > 0)
@@ -197,24 +208,12 @@ Result<ConvertedTensor> convert_for_storage(const SafeTensor& src, DType target)
         cat(who, ": ", rs.n_nonfinite, " of ", n, " stored values are NaN or Inf (corrupt checkpoint?)"));
   if (rs.max_abs > dtype_max(target)) return out_of_range_error(who, rs.max_abs, target);
 
-  ConvertedTensor out;
-  out.name = src.name;
-  out.dtype = target;
-  out.shape = src.shape;
-  out.nbytes = dtype_row_bytes(target, n);
-  out.max_abs = rs.max_abs;
-  const size_t alloc = size_t((std::max<uint64_t>(out.nbytes, 1) + 63) / 64 * 64);
-  out.data = std::shared_ptr<uint8_t>(static_cast<uint8_t*>(std::aligned_alloc(64, alloc)), std::free);
-  if (!out.data)
-    return out_of_memory(
-        cat(who, ": cannot allocate ", alloc, " bytes for the ", dtype_name(target), " copy"));
-
+  uint8_t* out = static_cast<uint8_t*>(dst);
   const int64_t chunks = int64_t((n + kChunk - 1) / kChunk);
   auto run = [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t b = c * kChunk;
-      convert_range(src.data, src.dtype, out.data.get(), target, b,
-                    std::min<int64_t>(kChunk, int64_t(n) - b));
+      convert_range(src.data, src.dtype, out, target, b, std::min<int64_t>(kChunk, int64_t(n) - b));
     }
   };
   if (chunks > 1) {
@@ -222,10 +221,31 @@ Result<ConvertedTensor> convert_for_storage(const SafeTensor& src, DType target)
   } else {
     run(0, chunks);
   }
-  // Rounding can still carry a value just below the limit to Inf (f32 -> bf16 near FLT_MAX): check the
-  // result.
-  TAILOR_ASSIGN_OR_RETURN(RangeStats after, range_stats(out.data.get(), target, n));
-  if (after.n_nonfinite > 0) return out_of_range_error(who, rs.max_abs, target);
+  // Values within max_abs <= the target's largest finite value cannot round to Inf (round-to-nearest-even
+  // rounds to the largest finite value first); this re-check only guards that reasoning, near the limit.
+  if (target != DType::f32 && rs.max_abs > dtype_max(target) * 0.99f) {
+    TAILOR_ASSIGN_OR_RETURN(RangeStats after, range_stats(out, target, n));
+    if (after.n_nonfinite > 0) return out_of_range_error(who, rs.max_abs, target);
+  }
+  return rs;
+}
+
+Result<ConvertedTensor> convert_for_storage(const SafeTensor& src, DType target) {
+  if (!is_float_storage(target))
+    return unsupported(cat("tensor \"", src.name, "\": cannot convert to ", dtype_name(target),
+                           " (targets: f32, f16, bf16)"));
+  ConvertedTensor out;
+  out.name = src.name;
+  out.dtype = target;
+  out.shape = src.shape;
+  out.nbytes = dtype_row_bytes(target, uint64_t(src.shape.numel()));
+  const size_t alloc = size_t((std::max<uint64_t>(out.nbytes, 1) + 63) / 64 * 64);
+  out.data = std::shared_ptr<uint8_t>(static_cast<uint8_t*>(std::aligned_alloc(64, alloc)), std::free);
+  if (!out.data)
+    return out_of_memory(cat("tensor \"", src.name, "\": cannot allocate ", alloc, " bytes for the ",
+                             dtype_name(target), " copy"));
+  TAILOR_ASSIGN_OR_RETURN(RangeStats rs, convert_into(src, target, out.data.get(), out.nbytes));
+  out.max_abs = rs.max_abs;
   return out;
 }
 

@@ -40,6 +40,10 @@ struct ConvertedTensor {
 // Plan does) or when the source already holds NaN/Inf (a corrupt checkpoint). Never returns Inf silently.
 Result<ConvertedTensor> convert_for_storage(const SafeTensor& src, DType target);
 
+// The same into a caller's buffer (e.g. pinned staging before a GPU upload) of at least
+// dtype_row_bytes(target, numel) bytes. Returns the source's range statistics.
+Result<RangeStats> convert_into(const SafeTensor& src, DType target, void* dst, uint64_t dst_bytes);
+
 // Checks activations for NaN/Inf. `where` names the layer and op ("layer 3 mlp.down_proj output"); the error
 // counts them, gives the first index and suggests the fix (f16 overflow -> --dtype bf16 or f32).
 Status check_finite(std::span<const float> x, const std::string& where);

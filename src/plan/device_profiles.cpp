@@ -335,7 +335,8 @@ std::string format_device_info(const DeviceInfo& d) {
     if (g.bf16) tc += " bf16";
     if (g.fp16) tc += " fp16";
     if (g.fp8) tc += " fp8";
-    s += cat("  gpu ", g.index, ":  ", backend_name(g.backend), " ", g.name, " (", g.arch(), "), ",
+    s += cat("  gpu ", g.index, ":  ", backend_name(g.backend), " ", g.name,
+             g.backend == Backend::cuda ? " (" + g.arch() + ")" : std::string(), ", ",
              format_bytes(g.mem_total), " total, ", format_bytes(g.mem_free),
              g.unified_memory ? " usable" : " free");
     if (g.unified_memory) s += " (unified with host RAM)";

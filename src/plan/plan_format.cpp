@@ -155,8 +155,10 @@ std::string format_plan(const Plan& p) {
              "\n");
   };
   row("weights", m.gpu_weights, m.host_weights);
-  row(cat("KV cache (", dtype_name(p.kv_dtype_gpu), "/", dtype_name(p.kv_dtype_cpu), ")"), m.gpu_kv,
-      m.host_kv);
+  const std::string kv_types = m.gpu_kv && m.host_kv
+                                   ? cat(dtype_name(p.kv_dtype_gpu), "/", dtype_name(p.kv_dtype_cpu))
+                                   : dtype_name(m.gpu_kv ? p.kv_dtype_gpu : p.kv_dtype_cpu);
+  row(cat("KV cache (", kv_types, ")"), m.gpu_kv, m.host_kv);
   row("activations+workspace", m.gpu_act, m.host_act);
   row("reserve / margin", m.gpu_reserve, m.host_margin);
   row("load staging", 0, m.host_staging);

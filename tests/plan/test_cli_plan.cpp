@@ -16,12 +16,13 @@ using testing::TempDir;
 
 struct CmdResult {
   int code = -1;
-  std::string out;  // stdout and stderr together
+  std::string out;
 };
 
-CmdResult run_tailor(const std::string& args) {
+// stderr joins stdout unless `stdout_only` (for output that must parse as JSON).
+CmdResult run_tailor(const std::string& args, bool stdout_only = false) {
   CmdResult r;
-  const std::string cmd = std::string(TAILOR_BIN) + " " + args + " 2>&1";
+  const std::string cmd = std::string(TAILOR_BIN) + " " + args + (stdout_only ? " 2>/dev/null" : " 2>&1");
   FILE* f = popen(cmd.c_str(), "r");
   if (!f) return r;
   std::array<char, 4096> buf;
@@ -46,7 +47,7 @@ TEST(CliPlan, ProbePrintsThisMachineWithoutAModel) {
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("cpu:"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("available"), std::string::npos) << r.out;
-  CmdResult j = run_tailor("plan --probe --json");
+  CmdResult j = run_tailor("plan --probe --json", true);
   EXPECT_EQ(j.code, 0);
   auto parsed = parse_json(j.out, "probe output");
   ASSERT_TRUE(parsed.ok()) << j.out;
@@ -60,7 +61,7 @@ TEST(CliPlan, ConfigOnlyPlansFitOrRefuse) {
   EXPECT_EQ(ok.code, 0) << ok.out;
   EXPECT_NE(ok.out.find("28/28 layers on GPU"), std::string::npos) << ok.out;
   CmdResult split =
-      run_tailor("plan " + dir.path() + " --device-profile nvidia-rtx3060-12gb --ctx 8192 --json");
+      run_tailor("plan " + dir.path() + " --device-profile nvidia-rtx3060-12gb --ctx 8192 --json", true);
   EXPECT_EQ(split.code, 0) << split.out;
   auto j = parse_json(split.out, "plan --json");
   ASSERT_TRUE(j.ok()) << split.out;

@@ -153,6 +153,21 @@ TEST(Profiles, LoadsAJsonFileAndRejectsBadFields) {
   EXPECT_FALSE(device_profile(dir.path() + "/missing.json").ok());
 }
 
+TEST(Profiles, ExampleFileInTestData) {
+  auto d = device_profile(std::string(TAILOR_SOURCE_DIR) + "/tests/data/plan/l4-workstation.json");
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->name, "l4-workstation");
+  ASSERT_EQ(d->gpus.size(), 1u);
+  EXPECT_EQ(d->gpus[0].arch(), "sm_89");
+  EXPECT_TRUE(d->cpu.features.avx512_bf16);
+  // Llama-3-8B bf16 (16.1 GB) fits the L4's 21.9 GiB with bf16 kept (sm_89 has bf16 tensor cores).
+  auto p = make_plan(testing::llama3_8b(), tensors_from_hparams(testing::llama3_8b(), DType::bf16), *d, {});
+  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE(p->fits) << p->refusal;
+  EXPECT_EQ(p->n_gpu_layers, 32);
+  EXPECT_EQ(p->kv_dtype_gpu, DType::bf16);
+}
+
 TEST(KernelTable, FactsPerBackend) {
   const Target t4 = gpu_target(profile("nvidia-t4").gpus[0]);
   EXPECT_TRUE(kernel_for(t4, OpClass::matmul, DType::bf16).slow);

@@ -168,6 +168,24 @@ TEST(RangeGuard, ConversionRefusesToProduceInf) {
   EXPECT_EQ(convert_for_storage(st, DType::f16).status().code(), ErrorCode::corrupt);
 }
 
+TEST(RangeGuard, ConvertIntoACallersBuffer) {
+  std::vector<float> w = {1.5f, -2.25f, 65504.0f, 0.0f};
+  SafeTensor st;
+  st.name = "w";
+  st.dtype = DType::f32;
+  st.shape = {4};
+  st.data = reinterpret_cast<const uint8_t*>(w.data());
+  st.nbytes = 16;
+  std::vector<uint16_t> out(4, 0xffff);
+  auto r = convert_into(st, DType::f16, out.data(), 8);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->max_abs, 65504.0f);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(f16_to_f32(out[size_t(i)]), w[size_t(i)]);
+  auto small = convert_into(st, DType::f16, out.data(), 6);
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.status().message().find("needs 8"), std::string::npos) << small.status().message();
+}
+
 // A generated model folder whose weights exceed f16's range in one tensor, planned for an f16-only GPU.
 TEST(RangeGuard, GeneratedModelBeyondF16RangeIsPlannedAndConvertedWithoutInf) {
   TempDir dir;
