@@ -96,7 +96,7 @@ Result<LoadedModel> load_model(const std::string& dir, const LoadOptions& opt) {
       log_warn("the plan splits layers between GPU and CPU; this build runs such splits on the CPU only for now");
     // The CPU runner stores every matrix in one dtype: the Plan's choice for the decoder matrices.
     ro.weight_dtype = tp ? tp->storage : m.spec->weights->find(probe_tensor)->dtype;
-    if (!opt.kv_dtype) ro.kv_dtype = m.plan.kv_dtype_cpu;  // the KV cache the memory plan budgeted
+    ro.kv_dtype = opt.kv_dtype.value_or(m.plan.kv_dtype_cpu);  // the KV cache the memory plan budgeted
     TAILOR_ASSIGN_OR_RETURN(m.runner, make_cpu_runner(m.spec, ro));
   }
   if (file_exists(dir + "/tokenizer.json")) {
