@@ -3,7 +3,9 @@
 #include <sstream>
 
 #include "command.h"
+#include "core/mmap.h"
 #include "engine/generate.h"
+#include "engine/grammar_support.h"
 #include "sampling_flags.h"
 
 namespace tailor::cli {
@@ -24,7 +26,7 @@ static Result<std::vector<int32_t>> parse_ids(const std::string& s) {
 }
 
 static int run_run(const std::vector<std::string>& argv) {
-  std::vector<std::string> vf = {"prompt", "prompt-ids", "max-tokens"};
+  std::vector<std::string> vf = {"prompt", "prompt-ids", "max-tokens", "json-schema", "regex", "grammar"};
   vf.insert(vf.end(), kSamplingFlags.begin(), kSamplingFlags.end());
   vf.insert(vf.end(), kLoadFlags.begin(), kLoadFlags.end());
   auto a = Args::parse(argv, vf, {"ignore-eos", "ids", "quiet"});
@@ -39,7 +41,22 @@ static int run_run(const std::vector<std::string>& argv) {
   auto max_tokens = a->get_int("max-tokens", 128);
   if (!max_tokens.ok() || *max_tokens < 0)
     return usage_error("run", "--max-tokens must be a non-negative integer");
-  lo->need_tokenizer = a->has("prompt");
+  ConstraintSpec cs;
+  int n_constraints = a->has("json-schema") + a->has("regex") + a->has("grammar");
+  if (n_constraints > 1) return usage_error("run", "give at most one of --json-schema, --regex, --grammar");
+  if (auto f = a->get("json-schema")) {
+    auto text = read_file(*f);
+    if (!text.ok()) return fail(text.status());
+    cs = {ConstraintSpec::Kind::json_schema, *text};
+  } else if (auto r = a->get("regex")) {
+    cs = {ConstraintSpec::Kind::regex, *r};
+  } else if (auto f = a->get("grammar")) {
+    auto text = read_file(*f);
+    if (!text.ok()) return fail(text.status());
+    cs = {ConstraintSpec::Kind::grammar, *text};
+  }
+  lo->need_tokenizer = a->has("prompt") || n_constraints > 0;
+  lo->verbose = !a->has("quiet");
   if (!a->has("dtype"))
     lo->runner.weight_dtype = DType::f32;  // placeholder, replaced below by the stored dtype
 
@@ -66,6 +83,16 @@ static int run_run(const std::vector<std::string>& argv) {
     prompt = *ids;
   }
 
+  std::unique_ptr<grammar::GrammarMatcher> matcher;
+  if (cs.kind != ConstraintSpec::Kind::none) {
+    auto vocab = grammar_vocabulary(*m->tokenizer, m->stop_ids, m->spec->hp.n_vocab);
+    if (!vocab.ok()) return fail(vocab.status());
+    grammar::GrammarCompiler compiler(*vocab);
+    auto mm = make_matcher(compiler, cs);
+    if (!mm.ok()) return fail(mm.status());
+    matcher = std::move(mm).value();
+  }
+
   GenerateOptions go;
   go.sampling = *sp;
   go.max_new_tokens = int(*max_tokens);
@@ -75,7 +102,7 @@ static int run_run(const std::vector<std::string>& argv) {
   std::unique_ptr<StreamDecoder> dec;
   if (!print_ids) dec = std::make_unique<StreamDecoder>(*m->tokenizer, /*skip_special_tokens=*/false);
   bool first = true;
-  auto r = generate(*m->runner, 0, prompt, go, nullptr, [&](int32_t id) {
+  auto r = generate(*m->runner, 0, prompt, go, matcher.get(), [&](int32_t id) {
     if (print_ids) {
       std::printf(first ? "%d" : " %d", id);
     } else {
@@ -93,6 +120,10 @@ static int run_run(const std::vector<std::string>& argv) {
   }
   std::printf("\n");
   std::fflush(stdout);  // the text ends before the statistics line on a shared terminal
+  if (matcher && r->finish != FinishReason::stop)
+    std::fprintf(stderr,
+                 "tailor: warning: the constrained output is incomplete (finish: %s): raise --max-tokens\n",
+                 finish_reason_name(r->finish));
   if (!quiet) {
     const double n = double(r->tokens.size());
     std::fprintf(
