@@ -81,15 +81,15 @@ Result<std::vector<std::shared_ptr<RequestHandle>>> Engine::submit(std::vector<E
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (stop_) return Status(ErrorCode::cancelled, "the engine is shutting down");
-    // Requests that can start at once do not count against the queue limit.
-    const int64_t free_now = int64_t(n_slots_) - active_count_.load() - int64_t(queue_.size());
-    const int64_t would_wait =
-        int64_t(queue_.size()) +
-        std::max<int64_t>(0, int64_t(requests.size()) - std::max<int64_t>(free_now, 0));
+    // Requests that can start at once do not count against the queue limit: what would wait after the next
+    // admission is everything live beyond the slots.
+    const int64_t live = int64_t(active_count_.load()) + int64_t(queue_.size());
+    const int64_t would_wait = std::max<int64_t>(0, live + int64_t(requests.size()) - n_slots_);
     if (would_wait > opt_.max_queue && !requests.empty()) {
       metrics_.requests_rejected.fetch_add(requests.size());
-      return out_of_memory(cat("the server is busy: ", queue_.size(), " requests are waiting for ", n_slots_,
-                               " slots (queue limit ", opt_.max_queue, "); retry shortly"));
+      return out_of_memory(cat("the server is busy: ", std::max<int64_t>(0, live - n_slots_),
+                               " requests are waiting for ", n_slots_, " busy slots (queue limit ",
+                               opt_.max_queue, "); retry shortly"));
     }
     const auto now = Clock::now();
     for (auto& r : requests) {

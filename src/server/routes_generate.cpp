@@ -187,7 +187,7 @@ bool pump_stream(StreamState& st, httplib::DataSink& sink) {
     return true;
   }
   // A comment line now and then finds clients that left while their request waits for a slot.
-  if (Clock::now() - st.last_write > std::chrono::seconds(2)) {
+  if (Clock::now() - st.last_write > std::chrono::seconds(1)) {
     static const std::string kPing = ": keep-alive\n\n";
     if (!sink.write(kPing.data(), kPing.size())) return cancel_all(st), false;
     st.last_write = Clock::now();
