@@ -230,6 +230,7 @@ void probe_cuda(DeviceInfo& d) {
     g.fp8 = g.cc() >= 89;
     d.gpus.push_back(g);
   }
+  if (n > 1) cudaSetDevice(0);  // leave the process on the default device
   if (d.gpus.empty()) d.no_gpu_reason = "no CUDA device could be queried";
 }
 #endif

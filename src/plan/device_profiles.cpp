@@ -374,7 +374,7 @@ std::string device_info_json(const DeviceInfo& d) {
                          {"fp8", g.fp8}});
   }
   if (d.gpus.empty()) j["no_gpu_reason"] = d.no_gpu_reason;
-  return j.dump(2);
+  return j.dump(2, ' ', false, OrderedJson::error_handler_t::replace);
 }
 
 }  // namespace tailor

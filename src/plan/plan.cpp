@@ -226,6 +226,9 @@ Result<Plan> make_plan(const HParams& hp_in, const std::vector<TensorDesc>& tens
       p.warnings.push_back(
           cat("using ", p.gpu.label(), " only: splitting a model over several GPUs is not planned yet"));
   }
+  if (device.gpus.empty() && opt.gpu_index != 0)
+    return invalid_argument(
+        cat("--gpu ", opt.gpu_index, ": ", device.name, " has no GPU (", device.no_gpu_reason, ")"));
   if (!p.use_gpu && opt.gpu_layers && *opt.gpu_layers > 0)
     return invalid_argument(cat("--gpu-layers ", *opt.gpu_layers, " needs a GPU, but ", device.name,
                                 " has none usable (",

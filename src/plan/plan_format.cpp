@@ -244,7 +244,7 @@ std::string plan_json(const Plan& p) {
     j["tensors"].push_back(std::move(x));
   }
   j["warnings"] = p.warnings;
-  return j.dump(2);
+  return j.dump(2, ' ', false, OrderedJson::error_handler_t::replace);
 }
 
 }  // namespace tailor
