@@ -236,6 +236,9 @@ TEST(BadInput, ContextBatchDtypeAndGpuOptions) {
   o.gpu_layers = 4;
   EXPECT_NE(err(o, profile("cpu-avx2-16gb")).find("needs a GPU"), std::string::npos);
   o = {};
+  o.gpu_index = 1;
+  EXPECT_NE(err(o, profile("cpu-avx2-16gb")).find("has no GPU"), std::string::npos);
+  o = {};
   o.dtype = DType::q4_k;
   EXPECT_NE(err(o).find("not a storage dtype"), std::string::npos);
 
