@@ -377,6 +377,21 @@ TEST(Sampler, MaskStage) {
   EXPECT_EQ(draw(params(1.0f, 1), l, 10, short_mask).begin()->first, 8);
 }
 
+// Allowed tokens counted on both paths of the mask walk: a whole allowed word (vector lanes) and partial
+// words (one by one). Equal counts on the two paths once cancelled out and made sample() return -1.
+TEST(Sampler, MaskCountsWholeAndPartialWords) {
+  std::vector<float> l(96, 0.0f);
+  const std::vector<uint32_t> mask = {0xffffffffu, 0xaaaaaaaau, 0x0000ffffu};  // 32 + 16 + 16 allowed
+  std::vector<int32_t> allowed;
+  for (int32_t i = 0; i < 96; ++i)
+    if (mask_allows(mask, i)) allowed.push_back(i);
+  ASSERT_EQ(allowed.size(), 64u);
+  l[size_t(allowed.back())] = -0.5f;  // the one token top-k 63 must drop
+  expect_distribution(draw(params(1.0f), l, 6000, mask), softmax_over(l, allowed));
+  allowed.pop_back();
+  expect_distribution(draw(params(1.0f, 63), l, 6000, mask), softmax_over(l, allowed));
+}
+
 // ---- validate ----
 
 TEST(Sampler, Validate) {
