@@ -63,8 +63,8 @@ Result<LoadedModel> load_model(const std::string& dir, const LoadOptions& opt) {
     dev.gpus.clear();
     dev.no_gpu_reason = "--device cpu";
   } else if (opt.device == "cuda" && dev.gpus.empty()) {
-    return unsupported(cat("--device cuda: no usable CUDA device (", dev.no_gpu_reason,
-                           "); use --device cpu"));
+    return unsupported(
+        cat("--device cuda: no usable CUDA device (", dev.no_gpu_reason, "); use --device cpu"));
   }
   PlanOptions po;
   po.ctx = opt.runner.n_ctx;
@@ -72,6 +72,15 @@ Result<LoadedModel> load_model(const std::string& dir, const LoadOptions& opt) {
   po.dtype = opt.dtype;
   po.model_name = dir;
   TAILOR_ASSIGN_OR_RETURN(m.plan, make_plan(*m.spec, dev, po));
+  if (m.plan.use_gpu && m.plan.n_gpu_layers < m.plan.n_layer) {
+    // Split GPU/CPU placements are planned but not run yet: plan (and check memory) for the CPU alone
+    // instead.
+    log_warn("the plan splits ", m.plan.n_gpu_layers, "/", m.plan.n_layer,
+             " layers onto the GPU; this build cannot run a split yet, so the model runs on the CPU");
+    dev.gpus.clear();
+    dev.no_gpu_reason = "GPU/CPU split not supported yet";
+    TAILOR_ASSIGN_OR_RETURN(m.plan, make_plan(*m.spec, dev, po));
+  }
   TAILOR_RETURN_IF_ERROR(plan_status(m.plan));
   if (opt.verbose) {
     log_info("plan: ", plan_summary_line(m.plan));
@@ -82,7 +91,7 @@ Result<LoadedModel> load_model(const std::string& dir, const LoadOptions& opt) {
   RunnerOptions ro = opt.runner;
   const std::string probe_tensor = "model.layers.0.mlp.up_proj.weight";
   const TensorPlan* tp = find_tensor_plan(m.plan, probe_tensor);
-  if (m.plan.use_gpu && m.plan.n_gpu_layers == m.plan.n_layer) {
+  if (m.plan.use_gpu) {
 #ifdef TAILOR_HAS_CUDA
     ro.weight_dtype = tp ? tp->storage : DType::bf16;
     ro.kv_dtype = m.plan.kv_dtype_gpu;
@@ -93,7 +102,8 @@ Result<LoadedModel> load_model(const std::string& dir, const LoadOptions& opt) {
 #endif
   } else {
     if (m.plan.use_gpu)
-      log_warn("the plan splits layers between GPU and CPU; this build runs such splits on the CPU only for now");
+      log_warn(
+          "the plan splits layers between GPU and CPU; this build runs such splits on the CPU only for now");
     // The CPU runner stores every matrix in one dtype: the Plan's choice for the decoder matrices.
     ro.weight_dtype = tp ? tp->storage : m.spec->weights->find(probe_tensor)->dtype;
     ro.kv_dtype = opt.kv_dtype.value_or(m.plan.kv_dtype_cpu);  // the KV cache the memory plan budgeted
