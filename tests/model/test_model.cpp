@@ -57,16 +57,24 @@ TEST(CpuOps, MatmulMatchesReference) {
       std::vector<uint8_t> w(dtype_row_bytes(wt, wf.size()));
       convert_row(wf.data(), DType::f32, w.data(), wt, wf.size());
       cpu::matmul(y.data(), x.data(), w.data(), wt, bias.data(), m, n, k);
-      std::vector<float> ref(y.size());
+      // The kernel's contract: x is used as given, or rounded to bf16 where the CPU computes bf16 natively.
+      const bool xr = cpu::matmul_rounds_x_to_bf16(wt);
+      std::vector<float> ref(y.size()), ref_f32(y.size());
       for (int i = 0; i < m; ++i)
         for (int j = 0; j < n; ++j) {
-          double s = bias[size_t(j)];
-          for (int c = 0; c < k; ++c)
-            s += double(x[size_t(i * k + c)]) * load_as_f32(w.data(), wt, size_t(j * k + c));
-          ref[size_t(i * n + j)] = float(s);
+          double s = bias[size_t(j)], s32 = s;
+          for (int c = 0; c < k; ++c) {
+            const float xv = x[size_t(i * k + c)];
+            const double wv = load_as_f32(w.data(), wt, size_t(j * k + c));
+            s += double(xr ? bf16_to_f32(f32_to_bf16(xv)) : xv) * wv;
+            s32 += double(xv) * wv;
+          }
+          ref[size_t(i * n + j)] = float(s), ref_f32[size_t(i * n + j)] = float(s32);
         }
       EXPECT_LE(rel_err(y.data(), ref.data(), y.size()), 1e-5)
           << dtype_name(wt) << " " << m << "x" << n << "x" << k;
+      // And against exact f32 inputs, within the bf16 bound of CONVENTIONS.md.
+      EXPECT_LE(rel_err(y.data(), ref_f32.data(), y.size()), 1e-2) << dtype_name(wt);
     }
   }
 }

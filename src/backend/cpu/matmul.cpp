@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "backend/cpu/ops.h"
 #include "core/cpu_features.h"
@@ -120,6 +121,36 @@ __attribute__((target("avx512f,avx512bw"))) void tile_avx512(const float* x, int
 }
 #endif
 
+// bf16 weights on CPUs with AVX512_BF16: x is rounded to bf16 once per matmul and vdpbf16ps multiplies 32
+// pairs per instruction with f32 accumulation (the plan reports this compute dtype as bf16).
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void tile_avx512bf16(
+    const uint16_t* xb, int64_t ldx, int mt, const uint16_t* w, int64_t ldw, int nt, int64_t k, float* out) {
+  const int64_t kv = k / 32 * 32;
+  __m512 acc[4][4];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
+  const uint16_t* wrow[4];
+  for (int j = 0; j < 4; ++j) wrow[j] = w + std::min(j, nt - 1) * ldw;
+  for (int64_t c = 0; c < kv; c += 32) {
+    __m512bh wv[4];
+    for (int j = 0; j < 4; ++j) wv[j] = (__m512bh)_mm512_loadu_si512(wrow[j] + c);
+    for (int i = 0; i < 4; ++i) {
+      if (i >= mt) break;
+      const __m512bh xv = (__m512bh)_mm512_loadu_si512(xb + i * ldx + c);
+      for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
+    }
+  }
+  for (int i = 0; i < mt; ++i)
+    for (int j = 0; j < nt; ++j) {
+      float s = _mm512_reduce_add_ps(acc[i][j]);
+      for (int64_t c = kv; c < k; ++c) s += bf16_to_f32(xb[i * ldx + c]) * bf16_to_f32(wrow[j][c]);
+      out[i * 4 + j] = s;
+    }
+}
+
+#endif
+
 template <DType WT>
 TileFn pick_tile() {
 #if defined(__x86_64__)
@@ -148,13 +179,14 @@ TileFn tile_for(DType wt) {
 
 }  // namespace
 
-void matmul(float* y, const float* x, const void* w, DType wt, const float* bias, int64_t m, int64_t n,
-            int64_t k) {
-  const TileFn tile = tile_for(wt);
+namespace {
+
+// Work unit: a chunk of 16 weight-row blocks (64 rows, ~100 KB of bf16 at k = 896) kept hot in L2 while every
+// 4-token block of x passes over it; at m = 1 this streams each weight byte exactly once. `tile(i0, j0, mt,
+// nt, out)` computes out[mt][4] for tokens i0.. and weight rows j0..
+template <class Tile>
+void run_tiles(float* y, const float* bias, int64_t m, int64_t n, const Tile& tile) {
   const int64_t n_blocks = (n + 3) / 4;
-  // Rows of w are the unit of work: each thread streams its own slice of the weights once per 4-token block.
-  // Work unit: a chunk of 16 weight-row blocks (64 rows, ~100 KB of bf16 at k = 896) kept hot in L2 while
-  // every 4-token block of x passes over it; at m = 1 this streams each weight byte exactly once.
   constexpr int64_t kChunk = 16;
   ThreadPool::global().parallel_for(n_blocks, 2, [&](int64_t b0, int64_t b1) {
     float out[16];
@@ -165,14 +197,50 @@ void matmul(float* y, const float* x, const void* w, DType wt, const float* bias
         for (int64_t b = c0; b < c1; ++b) {
           const int64_t j0 = b * 4;
           const int nt = int(std::min<int64_t>(4, n - j0));
-          tile(x + i0 * k, k, mt, static_cast<const char*>(w) + dtype_row_bytes(wt, uint64_t(j0 * k)), k, nt,
-               k, out);
+          tile(i0, j0, mt, nt, out);
           for (int i = 0; i < mt; ++i)
             for (int j = 0; j < nt; ++j)
               y[(i0 + i) * n + j0 + j] = out[i * 4 + j] + (bias ? bias[j0 + j] : 0.0f);
         }
       }
     }
+  });
+}
+
+bool use_bf16_dot() {
+#if defined(__x86_64__)
+  static const bool on = cpu_features().avx512_bf16 && cpu_features().avx512bw && cpu_features().avx512vl;
+  return on;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+bool matmul_rounds_x_to_bf16(DType wt) {
+  return wt == DType::bf16 && use_bf16_dot();
+}
+
+void matmul(float* y, const float* x, const void* w, DType wt, const float* bias, int64_t m, int64_t n,
+            int64_t k) {
+#if defined(__x86_64__)
+  if (wt == DType::bf16 && use_bf16_dot()) {
+    thread_local std::vector<uint16_t> xb;  // x rounded to bf16 once, reused by every weight row
+    xb.resize(size_t(m * k));
+    convert_row(x, DType::f32, xb.data(), DType::bf16, size_t(m * k));
+    const uint16_t* wb = static_cast<const uint16_t*>(w);
+    const uint16_t* xp = xb.data();  // the caller's buffer: workers must not name their own thread_local
+    run_tiles(y, bias, m, n, [&](int64_t i0, int64_t j0, int mt, int nt, float* out) {
+      tile_avx512bf16(xp + i0 * k, k, mt, wb + j0 * k, k, nt, k, out);
+    });
+    return;
+  }
+#endif
+  const TileFn tile = tile_for(wt);
+  run_tiles(y, bias, m, n, [&](int64_t i0, int64_t j0, int mt, int nt, float* out) {
+    tile(x + i0 * k, k, mt, static_cast<const char*>(w) + dtype_row_bytes(wt, uint64_t(j0 * k)), k, nt, k,
+         out);
   });
 }
 

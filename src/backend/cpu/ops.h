@@ -10,7 +10,10 @@
 namespace tailor::cpu {
 
 // y[m, n] = x[m, k] · w[n, k]ᵀ (+ bias[n]).  x, y: f32 row-major. w: rows of k elements of dtype wt.
-// Multithreaded over n (and m for large m); SIMD by run-time dispatch (AVX-512/AVX2+FMA/scalar).
+// Multithreaded over n (and m for large m); SIMD by run-time dispatch (AVX-512/AVX2+FMA/scalar). With bf16
+// weights on a CPU with AVX512_BF16 the compute dtype is bf16: x is rounded to bf16 and vdpbf16ps accumulates
+// the products in f32 (as HF and llama.cpp compute bf16 models); otherwise x stays f32.
+bool matmul_rounds_x_to_bf16(DType wt);
 void matmul(float* y, const float* x, const void* w, DType wt, const float* bias, int64_t m, int64_t n,
             int64_t k);
 
