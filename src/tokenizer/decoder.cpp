@@ -66,6 +66,10 @@ class ByteLevelDec : public Decoder {
     t = std::move(out);
   }
   bool is_byte_level() const override { return true; }
+  bool local(bool& fused) const override {
+    fused = true;
+    return true;
+  }
 };
 
 class MetaspaceDec : public Decoder {
@@ -76,6 +80,8 @@ class MetaspaceDec : public Decoder {
       tokens[i] = replace_all(tokens[i], repl_, i == 0 && strip_first_ ? "" : " ");
   }
   void token_bytes(std::string& t) const override { t = replace_all(t, repl_, " "); }
+
+  bool local(bool&) const override { return true; }
 
  private:
   std::string repl_;
@@ -117,6 +123,7 @@ class ByteFallbackDec : public Decoder {
     int b = parse_byte_token(t);
     if (b >= 0) t.assign(1, char(b));
   }
+  bool local(bool& fused) const override { return !fused; }
 };
 
 class FuseDec : public Decoder {
@@ -127,6 +134,10 @@ class FuseDec : public Decoder {
     tokens.assign(1, std::move(all));
   }
   void token_bytes(std::string&) const override {}
+  bool local(bool& fused) const override {
+    fused = true;
+    return true;
+  }
 };
 
 // Removes up to `start` leading and `stop` trailing copies of one character from each token.
@@ -155,6 +166,8 @@ class StripDec : public Decoder {
     }
   }
   void token_bytes(std::string&) const override {}
+
+  bool local(bool& fused) const override { return !(fused && stop_ > 0); }
 
  private:
   char32_t c_;
@@ -186,6 +199,12 @@ class ReplaceDec : public Decoder {
     t = std::move(out);
   }
 
+  bool local(bool& fused) const override {
+    if (!fused) return true;
+    char32_t cp;
+    return !re_ && !pattern_.empty() && utf8_decode(pattern_, 0, &cp) == int(pattern_.size());
+  }
+
  private:
   std::string pattern_;
   std::unique_ptr<Regex> re_;
@@ -203,6 +222,8 @@ class BpeDec : public Decoder {
   }
   void token_bytes(std::string& t) const override { t = replace_all(t, suffix_, " "); }
 
+  bool local(bool& fused) const override { return !fused; }
+
  private:
   std::string suffix_;
 };
@@ -217,6 +238,12 @@ class SequenceDec : public Decoder {
     for (auto& p : parts_) p->token_bytes(t);
   }
 
+  bool local(bool& fused) const override {
+    for (auto& p : parts_)
+      if (!p->local(fused)) return false;
+    return true;
+  }
+
  private:
   std::vector<std::unique_ptr<Decoder>> parts_;
 };
@@ -224,6 +251,7 @@ class SequenceDec : public Decoder {
 }  // namespace
 
 Result<std::unique_ptr<Decoder>> make_decoder(const Json& j, const std::string& path) {
+  TAILOR_RETURN_IF_ERROR(check_nesting(path));
   using Ptr = std::unique_ptr<Decoder>;
   if (j.is_null()) return Ptr();
   TAILOR_ASSIGN_OR_RETURN(std::string type, component_type(j, path));

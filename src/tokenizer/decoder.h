@@ -23,6 +23,15 @@ class Decoder {
   // True for the plain ByteLevel decoder: decoding is then "concatenate each token's bytes, repair UTF-8",
   // which the tokenizer does from a per-id table without building token strings.
   virtual bool is_byte_level() const { return false; }
+  // True when the text a token adds never depends on the tokens after it, so StreamDecoder can emit as it
+  // goes. Holds for every decoder of real tokenizers; fails for e.g. Strip with stop > 0 or a multi-character
+  // Replace applied after the tokens were fused into one string.
+  bool stream_local() const {
+    bool fused = false;
+    return local(fused);
+  }
+  // `fused`: an earlier decoder joined the tokens into one string (set by ByteLevel and Fuse).
+  virtual bool local(bool& fused) const = 0;
 };
 
 // nullptr for a null j.

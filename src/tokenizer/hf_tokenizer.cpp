@@ -70,6 +70,12 @@ Result<std::unique_ptr<HfTokenizer>> HfTokenizer::load(std::string_view json_tex
     }
     max_id = std::max(max_id, id);
   }
+  // Holes are allowed (HF allows them) but not a handful of tokens spread over millions of ids: the id tables
+  // are dense, and a hostile file must not make us allocate them for nothing.
+  if (max_id >= int64_t(4 * tj.vocab.size() + 4096)) {
+    return invalid_argument(cat(ctx, "model.vocab: ids are too sparse (largest id ", max_id, " for ",
+                                tj.vocab.size(), " tokens)"));
+  }
   cfg.vocab.resize(size_t(max_id + 1));
   cfg.present.assign(size_t(max_id + 1), false);
   for (auto& [tok, id] : tj.vocab) {
@@ -116,7 +122,23 @@ Result<std::unique_ptr<HfTokenizer>> HfTokenizer::load(std::string_view json_tex
     if (!st.ok()) return st.with_context(ctx);
   }
   t->vocab_size_ = t->model_->size();
-  for (auto& a : t->added_) t->vocab_size_ = std::max(t->vocab_size_, a.id + 1);
+  for (auto& a : t->added_) {
+    if (a.id >= int64_t(t->model_->size()) + 4 * int64_t(t->added_.size()) + 4096) {
+      return invalid_argument(cat(ctx, "added token \"", a.content, "\" has id ", a.id,
+                                  ", far beyond the vocabulary (", t->model_->size(), " ids)"));
+    }
+    t->vocab_size_ = std::max(t->vocab_size_, a.id + 1);
+  }
+  if (t->post_processor_) {
+    for (const auto* list : {&t->post_processor_->prefix(), &t->post_processor_->suffix()}) {
+      for (int32_t id : *list) {
+        if (id >= t->vocab_size_) {
+          return invalid_argument(cat(ctx, "post_processor: special token id ", id,
+                                      " is outside the vocabulary (", t->vocab_size_, " ids)"));
+        }
+      }
+    }
+  }
   t->added_index_.assign(size_t(t->vocab_size_), -1);
   for (size_t i = 0; i < t->added_.size(); ++i) t->added_index_[size_t(t->added_[i].id)] = int32_t(i);
   t->guess_bos_eos();

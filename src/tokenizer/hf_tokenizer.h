@@ -35,6 +35,7 @@ class HfTokenizer final : public Tokenizer {
   std::optional<int32_t> bos_id() const override { return bos_; }
   std::optional<int32_t> eos_id() const override { return eos_; }
   bool is_byte_token(int32_t id) const override;
+  bool decode_is_local() const override { return !decoder_ || decoder_->stream_local(); }
 
   void set_bos(std::optional<int32_t> id) { bos_ = id; }
   void set_eos(std::optional<int32_t> id) { eos_ = id; }

@@ -71,6 +71,14 @@ Result<std::string> get_pattern(const Json& j, const char* key, const std::strin
   return invalid_argument(cat(where, ": expected {\"String\": ...} or {\"Regex\": ...}"));
 }
 
+Status check_nesting(const std::string& path) {
+  size_t depth = 0;
+  for (char c : path) depth += c == '[';
+  if (depth > 32)
+    return unsupported(cat(path.substr(0, 80), "...: components nested more than 32 levels deep"));
+  return {};
+}
+
 Status unknown_component(const std::string& kind, const std::string& type, const std::string& path,
                          const char* supported) {
   return unsupported(cat(path, ": unknown ", kind, " type \"", type, "\" (supported: ", supported, ")"));

@@ -21,6 +21,9 @@ Result<long long> get_int_or(const Json& j, const char* key, const std::string& 
 Result<const Json*> get_array(const Json& j, const char* key, const std::string& path);
 // {"String": "x"} or {"Regex": "x"} as used by Split/Replace: sets *is_regex.
 Result<std::string> get_pattern(const Json& j, const char* key, const std::string& path, bool* is_regex);
+// Components nest through Sequence; each level adds "[i]" to the path. Refuses absurd depths before they can
+// exhaust the stack (real files nest two levels).
+Status check_nesting(const std::string& path);
 Status unknown_component(const std::string& kind, const std::string& type, const std::string& path,
                          const char* supported);
 

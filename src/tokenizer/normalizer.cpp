@@ -217,6 +217,7 @@ class SequenceNorm : public Normalizer {
 }  // namespace
 
 Result<std::unique_ptr<Normalizer>> make_normalizer(const Json& j, const std::string& path) {
+  TAILOR_RETURN_IF_ERROR(check_nesting(path));
   if (j.is_null()) return std::unique_ptr<Normalizer>();
   TAILOR_ASSIGN_OR_RETURN(std::string type, component_type(j, path));
   constexpr int kStable = UTF8PROC_STABLE;

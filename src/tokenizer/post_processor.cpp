@@ -67,6 +67,7 @@ Status cls_sep_parts(const Json& j, const std::string& path, Parts& parts) {
 
 Status collect(const Json& j, const std::string& path, Parts& parts) {
   if (j.is_null()) return {};
+  TAILOR_RETURN_IF_ERROR(check_nesting(path));
   TAILOR_ASSIGN_OR_RETURN(std::string type, component_type(j, path));
   if (type == "ByteLevel") return {};
   if (type == "TemplateProcessing") {

@@ -249,6 +249,7 @@ std::unique_ptr<PreTokenizer> make_split(Finder f, SplitBehavior b, bool invert 
 }  // namespace
 
 Result<std::unique_ptr<PreTokenizer>> make_pre_tokenizer(const Json& j, const std::string& path) {
+  TAILOR_RETURN_IF_ERROR(check_nesting(path));
   using Ptr = std::unique_ptr<PreTokenizer>;
   if (j.is_null()) return Ptr();
   TAILOR_ASSIGN_OR_RETURN(std::string type, component_type(j, path));

@@ -95,6 +95,7 @@ StreamDecoder::StreamDecoder(const Tokenizer& tok, bool skip_special_tokens)
 
 std::string StreamDecoder::push(int32_t id) {
   ids_.push_back(id);
+  if (!tok_.decode_is_local()) return {};  // flush() decodes everything at once
   // The last token that decode() will see decides whether the text is final yet.
   int32_t last = -1;
   size_t last_at = 0;

@@ -53,6 +53,9 @@ class Tokenizer {
   // True for SentencePiece byte tokens ("<0xE2>"). decode() validates a whole run of them at once (an invalid
   // run becomes one U+FFFD per byte), so StreamDecoder holds output back until such a run ends.
   virtual bool is_byte_token(int32_t id) const { return false; }
+  // False when the decoder's output for a token can depend on later tokens (no real tokenizer's does): then
+  // StreamDecoder holds all text back until flush() rather than emit text that might change.
+  virtual bool decode_is_local() const { return true; }
 };
 
 // Streaming detokenizer: push ids one at a time, get back only complete UTF-8 text. The concatenation of all

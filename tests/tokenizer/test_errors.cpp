@@ -144,6 +144,17 @@ TEST(TokenizerErrors, BadComponentFields) {
       {"post_processor.single[0]", "<bos>", "not defined"});
 }
 
+TEST(TokenizerErrors, PostProcessorIdOutsideVocabulary) {
+  expect_error(
+      load_status(tiny_json([](Json& j) {
+        j["post_processor"] = {
+            {"type", "TemplateProcessing"},
+            {"single", Json::array({{{"SpecialToken", {{"id", "<bos>"}}}}, {{"Sequence", {{"id", "A"}}}}})},
+            {"special_tokens", {{"<bos>", {{"id", "<bos>"}, {"ids", {7}}, {"tokens", {"<bos>"}}}}}}};
+      })),
+      {"post_processor", "id 7", "outside the vocabulary"});
+}
+
 TEST(TokenizerErrors, BadVocabularyAndMerges) {
   expect_error(load_status(tiny_json([](Json& j) { j["model"]["merges"] = Json::array({"a zz"}); })),
                {"model.merges[0]", "\"zz\"", "not in model.vocab"});
@@ -163,6 +174,22 @@ TEST(TokenizerErrors, BadVocabularyAndMerges) {
                {"added_tokens[0].content"});
   expect_error(load_status(tiny_json([](Json& j) { j["added_tokens"][0]["id"] = "six"; })),
                {"added_tokens[0].id"});
+}
+
+TEST(TokenizerErrors, HostileShapes) {
+  // A few ids spread over millions would make the dense id tables huge.
+  expect_error(load_status(tiny_json([](Json& j) { j["model"]["vocab"]["x"] = 9000000; })),
+               {"too sparse", "9000000"});
+  expect_error(load_status(tiny_json([](Json& j) { j["added_tokens"][0]["id"] = 9000000; })),
+               {"<|end|>", "far beyond the vocabulary"});
+  // Sequences nested thousands deep must not exhaust the stack.
+  std::string nested;
+  for (int k = 0; k < 5000; ++k) nested += "{\"type\": \"Sequence\", \"normalizers\": [";
+  nested += "{\"type\": \"NFC\"}";
+  for (int k = 0; k < 5000; ++k) nested += "]}";
+  std::string text = tiny_json([](Json& j) { j["normalizer"] = "NESTED"; });
+  text.replace(text.find("\"NESTED\""), 8, nested);
+  expect_error(load_status(text), {"nested more than 32 levels"});
 }
 
 TEST(TokenizerErrors, InvalidUtf8Input) {

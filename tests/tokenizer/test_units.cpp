@@ -138,6 +138,39 @@ TEST(StreamDecoder, HoldsPartialCharacters) {
   EXPECT_EQ(out, kFffd + " the");
 }
 
+TEST(StreamDecoder, RealDecodersAreLocal) {
+  for (const char* name : {"qwen3", "llama3", "llama2"}) {
+    const Tokenizer* t = real_tokenizer(name);
+    ASSERT_TRUE(t) << name;
+    EXPECT_TRUE(t->decode_is_local()) << name;
+  }
+}
+
+// A decoder whose output for a token depends on what follows (a trailing Strip after Fuse): the stream must
+// not emit text that a later token changes, so it waits for flush().
+TEST(StreamDecoder, NonLocalDecoderWaitsForFlush) {
+  const Json j = {
+      {"model",
+       {{"type", "BPE"}, {"vocab", {{"a", 0}, {"\xE2\x96\x81", 1}, {"b", 2}}}, {"merges", Json::array()}}},
+      {"decoder",
+       {{"type", "Sequence"},
+        {"decoders",
+         Json::array({{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
+                      {{"type", "Fuse"}},
+                      {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 1}}})}}}};
+  auto tok = Tokenizer::from_json_text(j.dump(), "strip.json");
+  ASSERT_TRUE(tok.ok()) << tok.status().message();
+  EXPECT_FALSE((*tok)->decode_is_local());
+  const std::vector<int32_t> ids = {0, 1, 2, 1};  // "a", "▁", "b", "▁"
+  StreamDecoder sd(**tok);
+  std::string out;
+  for (int32_t id : ids) out += sd.push(id);
+  EXPECT_EQ(out, "");
+  out += sd.flush();
+  EXPECT_EQ(out, (*tok)->decode(ids));
+  EXPECT_EQ(out, "a b");  // the trailing space is stripped, the inner one kept
+}
+
 std::string run_cli(const std::string& args) {
   const std::string cmd = std::string(TAILOR_BIN) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
