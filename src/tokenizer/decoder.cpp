@@ -167,7 +167,9 @@ class StripDec : public Decoder {
   }
   void token_bytes(std::string&) const override {}
 
-  bool local(bool& fused) const override { return !(fused && stop_ > 0); }
+  // On fused text, a trailing strip depends on what follows, and a leading strip of more than one character
+  // can reach past the first token of StreamDecoder's window.
+  bool local(bool& fused) const override { return !(fused && (stop_ > 0 || start_ > 1)); }
 
  private:
   char32_t c_;

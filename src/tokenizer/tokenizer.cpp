@@ -98,11 +98,9 @@ std::string StreamDecoder::push(int32_t id) {
   if (!tok_.decode_is_local()) return {};  // flush() decodes everything at once
   // The last token that decode() will see decides whether the text is final yet.
   int32_t last = -1;
-  size_t last_at = 0;
   for (size_t k = ids_.size(); k-- > 0;) {
     if (skip_special_ && tok_.is_special(ids_[k])) continue;
     last = ids_[k];
-    last_at = k;
     break;
   }
   if (last < 0 || tok_.is_byte_token(last)) return {};
@@ -110,7 +108,16 @@ std::string StreamDecoder::push(int32_t id) {
   // A trailing U+FFFD may be an incomplete character that the next token completes.
   if (text.size() <= emitted_ || std::string_view(text).ends_with("\xEF\xBF\xBD")) return {};
   std::string out = text.substr(emitted_);
-  ids_.erase(ids_.begin(), ids_.begin() + std::ptrdiff_t(last_at));
+  // The next window starts at the last token that decode() sees and that has text of its own (an empty one
+  // would let a leading Strip reach into the following token).
+  size_t keep = ids_.size();
+  for (size_t k = ids_.size(); k-- > 0;) {
+    if ((skip_special_ && tok_.is_special(ids_[k])) || tok_.token_bytes(ids_[k]).empty()) continue;
+    keep = k;
+    break;
+  }
+  if (keep == ids_.size()) keep = 0;
+  ids_.erase(ids_.begin(), ids_.begin() + std::ptrdiff_t(keep));
   emitted_ = tok_.decode(ids_, skip_special_).size();
   return out;
 }
