@@ -15,8 +15,9 @@
 namespace tailor::cli {
 
 static int run_serve(const std::vector<std::string>& argv) {
-  std::vector<std::string> vf = {"host",      "port",       "api-key",  "parallel",  "alias",
-                                 "max-queue", "max-tokens", "max-body", "port-file", "demo-dir"};
+  std::vector<std::string> vf = {"host",      "port",      "api-key",     "parallel",
+                                 "alias",     "max-queue", "max-tokens",  "max-body",
+                                 "port-file", "demo-dir",  "read-timeout"};
   vf.insert(vf.end(), kLoadFlags.begin(), kLoadFlags.end());
   auto a = Args::parse(argv, vf, {"demo"});
   if (!a.ok()) return usage_error("serve", a.status().message());
@@ -47,6 +48,10 @@ static int run_serve(const std::vector<std::string>& argv) {
   if (!mb.ok() || *mb < 1024 || *mb > (int64_t(1) << 32))
     return usage_error("serve", "--max-body must be 1024..4294967296 bytes");
   so.max_body_bytes = size_t(*mb);
+  auto rt = a->get_int("read-timeout", so.read_timeout_s);
+  if (!rt.ok() || *rt < 1 || *rt > 3600)
+    return usage_error("serve", "--read-timeout must be 1..3600 seconds");
+  so.read_timeout_s = int(*rt);
   auto lo = load_options_from_args(*a);
   if (!lo.ok()) return usage_error("serve", lo.status().message());
   lo->need_tokenizer = true;
@@ -121,6 +126,7 @@ TAILOR_COMMAND(
         "  --max-queue N        requests waiting for a slot before 503 + Retry-After [4 x parallel, >= 16]\n"
         "  --max-tokens N       generation limit for requests that set no max_tokens [1024]\n"
         "  --max-body BYTES     largest request body; larger ones get 413 [8388608]\n"
+        "  --read-timeout S     drop a client that sends nothing for S seconds (slow clients) [10]\n"
         "  --alias NAME         the model id clients send [the folder name; tailor-demo with --demo]\n"
         "  --demo-dir DIR       where --demo keeps its model [$XDG_CACHE_HOME/tailor/demo]\n"
         "model:\n"

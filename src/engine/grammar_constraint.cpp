@@ -1,11 +1,8 @@
 #include "engine/grammar_constraint.h"
 
-#include <algorithm>
-
-#include "grammar/compiled_grammar.h"
-#include "grammar/json_schema.h"
+#include "engine/grammar_support.h"
+#include "grammar/compiler.h"
 #include "grammar/matcher.h"
-#include "grammar/vocab.h"
 
 namespace tailor {
 
@@ -33,72 +30,39 @@ class GrammarConstraint final : public FinishingConstraint {
 
 }  // namespace
 
-GrammarFactory::GrammarFactory(const Tokenizer& tokenizer, std::vector<int32_t> eos_ids,
-                               size_t cache_capacity)
-    : tok_(tokenizer), eos_(std::move(eos_ids)), capacity_(std::max<size_t>(cache_capacity, 1)) {}
+GrammarFactory::GrammarFactory(const Tokenizer& tokenizer, std::vector<int32_t> eos_ids, int32_t n_vocab)
+    : tok_(tokenizer), eos_(std::move(eos_ids)), n_vocab_(n_vocab) {}
 
 GrammarFactory::~GrammarFactory() = default;
 
-Result<std::shared_ptr<const grammar::Vocabulary>> GrammarFactory::vocab() {
-  std::lock_guard<std::mutex> lk(vocab_mu_);
-  if (vocab_) return vocab_;
-  const int32_t n = tok_.vocab_size();
-  std::vector<std::string> bytes(static_cast<size_t>(n));
-  std::vector<int32_t> eos, excluded;
-  for (int32_t id = 0; id < n; ++id) bytes[size_t(id)] = tok_.token_bytes(id);
-  for (int32_t id : eos_)
-    if (id >= 0 && id < n) eos.push_back(id);
-  // Control tokens never belong inside a document; the end-of-sequence ids are allowed where it may end.
-  for (int32_t id = 0; id < n; ++id)
-    if (tok_.is_special(id) && std::find(eos.begin(), eos.end(), id) == eos.end()) excluded.push_back(id);
-  TAILOR_ASSIGN_OR_RETURN(vocab_, grammar::Vocabulary::create(std::move(bytes), eos, excluded));
-  return vocab_;
-}
-
-Result<std::shared_ptr<const grammar::CompiledGrammar>> GrammarFactory::compiled(const std::string& key,
-                                                                                 std::string_view schema_json,
-                                                                                 bool strict_additional) {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    auto it = index_.find(key);
-    if (it != index_.end()) {
-      lru_.splice(lru_.begin(), lru_, it->second);
-      ++hits_;
-      return it->second->second;
-    }
-    ++misses_;
-  }
-  TAILOR_ASSIGN_OR_RETURN(auto v, vocab());
-  grammar::JsonSchemaOptions o;
-  o.strict_additional_properties = strict_additional;
-  TAILOR_ASSIGN_OR_RETURN(grammar::Grammar g, grammar::json_schema_to_grammar(schema_json, o));
-  TAILOR_ASSIGN_OR_RETURN(auto cg, grammar::compile_grammar(g, v));
+Result<grammar::GrammarCompiler*> GrammarFactory::compiler() {
   std::lock_guard<std::mutex> lk(mu_);
-  auto it = index_.find(key);  // another thread may have compiled the same schema meanwhile
-  if (it != index_.end()) return it->second->second;
-  lru_.emplace_front(key, cg);
-  index_[key] = lru_.begin();
-  while (lru_.size() > capacity_) {
-    index_.erase(lru_.back().first);
-    lru_.pop_back();
+  if (!compiler_) {
+    TAILOR_ASSIGN_OR_RETURN(auto vocab, grammar_vocabulary(tok_, eos_, n_vocab_));
+    compiler_ = std::make_unique<grammar::GrammarCompiler>(std::move(vocab));
   }
-  return cg;
+  return compiler_.get();
 }
 
 Result<std::unique_ptr<FinishingConstraint>> GrammarFactory::json_schema(std::string_view schema_json) {
-  TAILOR_ASSIGN_OR_RETURN(auto cg, compiled(cat("schema:", schema_json), schema_json, true));
-  return std::unique_ptr<FinishingConstraint>(new GrammarConstraint(std::move(cg)));
+  TAILOR_ASSIGN_OR_RETURN(grammar::GrammarCompiler * c, compiler());
+  TAILOR_ASSIGN_OR_RETURN(auto g, c->compile_json_schema(schema_json));
+  return std::unique_ptr<FinishingConstraint>(new GrammarConstraint(std::move(g)));
 }
 
 Result<std::unique_ptr<FinishingConstraint>> GrammarFactory::json_object() {
-  static constexpr std::string_view kAnyObject = R"({"type": "object"})";
-  TAILOR_ASSIGN_OR_RETURN(auto cg, compiled("json_object", kAnyObject, false));
-  return std::unique_ptr<FinishingConstraint>(new GrammarConstraint(std::move(cg)));
+  TAILOR_ASSIGN_OR_RETURN(grammar::GrammarCompiler * c, compiler());
+  grammar::JsonSchemaOptions o;
+  o.strict_additional_properties = false;  // any keys, any values
+  TAILOR_ASSIGN_OR_RETURN(auto g, c->compile_json_schema(R"({"type": "object"})", o));
+  return std::unique_ptr<FinishingConstraint>(new GrammarConstraint(std::move(g)));
 }
 
 GrammarFactory::Stats GrammarFactory::stats() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return {hits_, misses_, lru_.size()};
+  if (!compiler_) return {};
+  const auto s = compiler_->cache_stats();
+  return {s.hits, s.misses, s.entries};
 }
 
 }  // namespace tailor

@@ -1,15 +1,13 @@
-// Structured output for requests: a JSON Schema (or "any JSON object") becomes a grammar compiled against the
-// model's vocabulary once, kept in a small LRU cache, and each request gets its own matcher over it.
-// Compilation runs on the calling (HTTP) thread, never on the engine thread.
+// Structured output for server requests: a JSON Schema (or "any JSON object") compiled against the model's
+// vocabulary by the grammar module's compiler (which caches compiled grammars), and a per-request matcher
+// wrapped as the engine's FinishingConstraint. Compilation runs on the calling (HTTP) thread, never on the
+// engine thread.
 #pragma once
 
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <mutex>
-#include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
@@ -19,14 +17,14 @@
 namespace tailor {
 
 namespace grammar {
-class CompiledGrammar;
-class Vocabulary;
-}  // namespace grammar
+class GrammarCompiler;
+}
 
 class GrammarFactory {
  public:
-  // `eos_ids` end generation; the grammar allows them exactly where the document may end.
-  GrammarFactory(const Tokenizer& tokenizer, std::vector<int32_t> eos_ids, size_t cache_capacity = 32);
+  // `eos_ids` end generation; the grammar allows them exactly where the document may end. n_vocab: the
+  // model's vocabulary size (may exceed the tokenizer's).
+  GrammarFactory(const Tokenizer& tokenizer, std::vector<int32_t> eos_ids, int32_t n_vocab);
   ~GrammarFactory();
 
   // A constraint whose every completion is a JSON document valid against `schema_json`. Errors (invalid JSON,
@@ -42,20 +40,13 @@ class GrammarFactory {
   Stats stats() const;
 
  private:
-  Result<std::shared_ptr<const grammar::Vocabulary>> vocab();
-  Result<std::shared_ptr<const grammar::CompiledGrammar>> compiled(const std::string& key,
-                                                                   std::string_view schema_json,
-                                                                   bool strict_additional);
+  Result<grammar::GrammarCompiler*> compiler();  // built on first use: the vocabulary trie takes a moment
 
   const Tokenizer& tok_;
   std::vector<int32_t> eos_;
-  size_t capacity_;
-  std::mutex vocab_mu_;
-  std::shared_ptr<const grammar::Vocabulary> vocab_;
+  int32_t n_vocab_;
   mutable std::mutex mu_;
-  std::list<std::pair<std::string, std::shared_ptr<const grammar::CompiledGrammar>>> lru_;  // front = newest
-  std::unordered_map<std::string, decltype(lru_)::iterator> index_;
-  uint64_t hits_ = 0, misses_ = 0;
+  std::unique_ptr<grammar::GrammarCompiler> compiler_;
 };
 
 }  // namespace tailor

@@ -117,6 +117,12 @@ struct StreamState {
   }
 };
 
+// SSE events are ASCII-only JSON: clients that split lines on Unicode separators (Python's str.splitlines()
+// breaks at U+2028, U+0085, ...) would otherwise cut an event in two.
+std::string event_json(const OrderedJson& j) {
+  return j.dump(-1, ' ', true, OrderedJson::error_handler_t::replace);
+}
+
 bool write_event(httplib::DataSink& sink, const std::string& data) {
   const std::string msg = "data: " + data + "\n\n";
   return sink.write(msg.data(), msg.size());
@@ -137,7 +143,7 @@ bool pump_stream(StreamState& st, httplib::DataSink& sink) {
                          {"delta", {{"role", "assistant"}, {"content", ""}}},
                          {"logprobs", nullptr},
                          {"finish_reason", nullptr}};
-        if (!write_event(sink, dump_json(st.chunk(std::move(c))))) return cancel_all(st), false;
+        if (!write_event(sink, event_json(st.chunk(std::move(c))))) return cancel_all(st), false;
       }
       st.last_write = Clock::now();
     }
@@ -159,12 +165,12 @@ bool pump_stream(StreamState& st, httplib::DataSink& sink) {
     }
   }
   for (auto& [i, e] : events) {
-    if (!e.text.empty() && !write_event(sink, dump_json(st.chunk(st.choice(i, e.text, nullptr)))))
+    if (!e.text.empty() && !write_event(sink, event_json(st.chunk(st.choice(i, e.text, nullptr)))))
       return cancel_all(st), false;
     if (!e.done) continue;
     st.done[i] = true;
     if (auto err = failure(e)) {
-      if (!write_event(sink, dump_json(api::error_json(*err)))) return cancel_all(st), false;
+      if (!write_event(sink, event_json(api::error_json(*err)))) return cancel_all(st), false;
       continue;
     }
     st.total_prompt += e.n_prompt;
@@ -172,14 +178,14 @@ bool pump_stream(StreamState& st, httplib::DataSink& sink) {
     OrderedJson j = st.chunk(st.choice(i, "", finish_reason(e.end)));
     j["usage"] = usage_json(e.n_prompt, e.n_generated);
     j["timings"] = timings_json(e.timings, e.n_prompt, e.n_generated);
-    if (!write_event(sink, dump_json(j))) return cancel_all(st), false;
+    if (!write_event(sink, event_json(j))) return cancel_all(st), false;
   }
   if (!events.empty()) st.last_write = Clock::now();
   if (std::all_of(st.done.begin(), st.done.end(), [](bool d) { return d; })) {
     if (st.include_usage) {
       OrderedJson j = st.chunk(nullptr);
       j["usage"] = usage_json(st.total_prompt, st.total_gen);
-      if (!write_event(sink, dump_json(j))) return false;
+      if (!write_event(sink, event_json(j))) return false;
     }
     static const std::string kDone = "data: [DONE]\n\n";
     if (!sink.write(kDone.data(), kDone.size())) return false;

@@ -204,7 +204,8 @@ Result<std::unique_ptr<Server>> Server::create(LoadedModel model, const std::str
   eo.prefill_chunk = opt.prefill_chunk;
   impl->opt.max_queue = eo.max_queue;
   impl->model = std::move(model);
-  impl->grammars = std::make_unique<GrammarFactory>(*impl->model.tokenizer, impl->model.stop_ids);
+  impl->grammars = std::make_unique<GrammarFactory>(*impl->model.tokenizer, impl->model.stop_ids,
+                                                    impl->model.runner->hparams().n_vocab);
   TAILOR_ASSIGN_OR_RETURN(impl->engine, Engine::create(*impl->model.runner, impl->model.tokenizer.get(), eo));
   impl->created = int64_t(std::time(nullptr));
 

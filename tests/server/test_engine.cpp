@@ -210,15 +210,25 @@ TEST_F(EngineTest, RefusesWhatCanNeverRunAndWhenFull) {
   EXPECT_EQ(too_long.status().code(), ErrorCode::invalid_argument);
   auto bad_id = engine_->submit(one({1, 2, 999999}, 1));
   EXPECT_EQ(bad_id.status().code(), ErrorCode::invalid_argument);
-  // 3 slots + 4 queued fit; the 8th is refused, all-or-nothing for a batch.
+  // 3 slots + 4 queued fit; beyond that requests are refused, all-or-nothing for a batch. (Each request needs
+  // hundreds of steps, so none finishes between these calls.)
   std::vector<std::shared_ptr<RequestHandle>> held;
-  for (int i = 0; i < 7; ++i) {
-    auto h = engine_->submit(one(prompt(4, i), 200));
-    ASSERT_TRUE(h.ok()) << i << ": " << h.status().message();
-    held.push_back((*h)[0]);
-  }
+  auto many = [&](int n, int salt) {
+    std::vector<EngineRequest> v;
+    for (int i = 0; i < n; ++i) v.push_back(std::move(one(prompt(4, salt + i), 100000)[0]));
+    return v;
+  };
+  auto six = engine_->submit(many(6, 0));
+  ASSERT_TRUE(six.ok()) << six.status().message();
+  held = *six;
+  auto two = engine_->submit(many(2, 10));
+  EXPECT_EQ(two.status().code(), ErrorCode::out_of_memory);  // would leave 5 waiting
+  auto seventh = engine_->submit(many(1, 20));
+  ASSERT_TRUE(seventh.ok()) << seventh.status().message();
+  held.push_back((*seventh)[0]);
   auto full = engine_->submit(one(prompt(4, 99), 1));
   EXPECT_EQ(full.status().code(), ErrorCode::out_of_memory);
+  EXPECT_EQ(engine_->metrics().requests_rejected.load(), 3u);
   for (auto& h : held) h->cancel();
   for (auto& h : held) {
     EngineEvent f;
