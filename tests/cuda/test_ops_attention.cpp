@@ -84,8 +84,13 @@ void run_case(Rng& rng, DType kv_t, DType out_t, const Case& c, Kernel kernel) {
   } else {
     const int n_split = kernel == Kernel::decode_one_split
                             ? 1
-                            : std::max(2, cuda::attention_decode_splits(T, c.n_head_kv, 132));
+                            : std::max(2, cuda::attention_decode_splits(T, c.n_head_kv, 132, capacity));
     DevBuf ws(std::max<size_t>(16, cuda::attention_decode_workspace_bytes(T, c.n_head, D, n_split)));
+    cudaMemset(ws.get(), 0, ws.size());  // the merge counters start at zero, and each launch leaves them so
+    // Twice over the same workspace (as graph replays do): the second result must be just as right.
+    ASSERT_EQ(cuda::attention_decode(p, n_split, ws.get(), nullptr), cudaSuccess);
+    sync_or_fail();
+    d_out.poison();
     ASSERT_EQ(cuda::attention_decode(p, n_split, ws.get(), nullptr), cudaSuccess);
     sync_or_fail();
   }

@@ -19,6 +19,8 @@ __global__ void __launch_bounds__(kThreads)
     argmax_kernel(int32_t* __restrict__ ids, const float* __restrict__ logits, int64_t ld, int64_t n_vocab) {
   __shared__ float sv[32];
   __shared__ int si[32];
+  pdl_trigger();
+  pdl_wait();
   const float* row = logits + int64_t(blockIdx.x) * ld;
   float bv = -INFINITY;
   int bi = int(n_vocab);  // sentinel above every index
@@ -67,8 +69,8 @@ cudaError_t argmax(int32_t* ids, const float* logits, int64_t ld, int64_t n_rows
                    cudaStream_t stream) {
   if (n_rows <= 0) return cudaSuccess;
   if (n_vocab <= 0 || n_vocab >= (int64_t(1) << 31)) return cudaErrorInvalidValue;
-  argmax_kernel<<<unsigned(n_rows), kThreads, 0, stream>>>(ids, logits, ld, n_vocab);
-  return launch_status();
+  return launch_kernel(argmax_kernel, dim3(unsigned(n_rows)), dim3(kThreads), 0, stream, ids, logits, ld,
+                       n_vocab);
 }
 
 }  // namespace tailor::cuda

@@ -32,11 +32,12 @@ struct AttentionParams {
   float scale = 1.0f;  // softmax scale (1/sqrt(head_dim) or Granite's attention_multiplier)
 };
 
-// Split count that fills the GPU for n_tok decode tokens (1 = no combine pass).
-int attention_decode_splits(int64_t n_tok, int n_head_kv, int n_sm);
+// Split count that fills the GPU for n_tok decode tokens whose contexts hold at most max_keys keys (1 = no
+// merge).
+int attention_decode_splits(int64_t n_tok, int n_head_kv, int n_sm, int64_t max_keys);
 size_t attention_decode_workspace_bytes(int64_t n_tok, int n_head, int head_dim, int n_split);
 // head_dim: multiple of 8, at most 256. workspace: attention_decode_workspace_bytes (unused when n_split ==
-// 1).
+// 1); zero it once before the first launch: it holds counters that every launch leaves at zero.
 cudaError_t attention_decode(const AttentionParams& p, int n_split, void* workspace, cudaStream_t stream);
 
 constexpr int kPrefillTileRows = 64;

@@ -21,20 +21,30 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
 template <>
 __device__ __forceinline__ void mma16816<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
                                                         uint32_t b1) {
+#if __CUDA_ARCH__ >= 800
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+  __trap();  // the launcher only runs this kernel on sm_80+ (attention_prefill_supported + the runner's
+             // check)
+#endif
 }
 template <>
 __device__ __forceinline__ void mma16816<__half>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
                                                  uint32_t b1) {
+#if __CUDA_ARCH__ >= 800
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+  __trap();  // the launcher only runs this kernel on sm_80+ (attention_prefill_supported + the runner's
+             // check)
+#endif
 }
 
 template <class T>
@@ -57,6 +67,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   __shared__ __align__(16) uint16_t Ks[kKeys * kStride];
   __shared__ __align__(16) uint16_t Vs[kKeys * kStride];
 
+  pdl_trigger();
+  pdl_wait();
   const AttentionTile tile = tiles[blockIdx.x];
   const int h = blockIdx.y;
   const int kvh = h / (p.n_head / p.n_head_kv);
@@ -207,21 +219,16 @@ cudaError_t launch(const AttentionParams& p, const AttentionTile* tiles, int n_t
   const dim3 grid(unsigned(n_tiles), unsigned(p.n_head));
   switch (p.head_dim) {
     case 64:
-      attn_prefill_kernel<T, OutT, 64><<<grid, kWarps * 32, 0, stream>>>(p, tiles);
-      break;
+      return launch_kernel(attn_prefill_kernel<T, OutT, 64>, grid, dim3(kWarps * 32), 0, stream, p, tiles);
     case 80:
-      attn_prefill_kernel<T, OutT, 80><<<grid, kWarps * 32, 0, stream>>>(p, tiles);
-      break;
+      return launch_kernel(attn_prefill_kernel<T, OutT, 80>, grid, dim3(kWarps * 32), 0, stream, p, tiles);
     case 96:
-      attn_prefill_kernel<T, OutT, 96><<<grid, kWarps * 32, 0, stream>>>(p, tiles);
-      break;
+      return launch_kernel(attn_prefill_kernel<T, OutT, 96>, grid, dim3(kWarps * 32), 0, stream, p, tiles);
     case 128:
-      attn_prefill_kernel<T, OutT, 128><<<grid, kWarps * 32, 0, stream>>>(p, tiles);
-      break;
+      return launch_kernel(attn_prefill_kernel<T, OutT, 128>, grid, dim3(kWarps * 32), 0, stream, p, tiles);
     default:
       return cudaErrorInvalidValue;
   }
-  return launch_status();
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include "core/dtype.h"
 
@@ -148,8 +149,29 @@ __device__ __forceinline__ float silu(float x) {
   return x / (1.0f + __expf(-x));
 }
 
+// ---- programmatic dependent launch (sm_90+)
+// ---------------------------------------------------------------- Kernels launched through launch_kernel()
+// may start while the previous kernel in the stream is still running (when enabled): each first lets its own
+// dependents launch (pdl_trigger), may prefetch data no earlier kernel writes (weights), and waits for its
+// predecessor's results with pdl_wait() before touching activations. A chain of such kernels (a decode step's
+// ~250 launches) then overlaps each launch and ramp-up with the tail of the one before. Both instructions are
+// no-ops without a programmatic dependency, and compiled out before sm_90.
+__device__ __forceinline__ void pdl_wait() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
 // ---- host side
-// ----------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 inline int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
@@ -172,6 +194,27 @@ cudaError_t dispatch_float(DType t, F&& f) {
 // Returns the launch error of the kernel just launched (configuration errors appear here, faults later).
 inline cudaError_t launch_status() {
   return cudaGetLastError();
+}
+
+bool programmatic_launch_enabled();  // device.cu
+
+// kernel<<<grid, block, smem, stream>>>(args...), with the programmatic-serialization attribute when enabled.
+template <class... KArgs, class... Args>
+cudaError_t launch_kernel(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                          Args&&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  if (programmatic_launch_enabled()) {
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+  }
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
 inline bool aligned16(const void* p) {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -191,6 +192,10 @@ Status CudaRunner::init() {
         cat("CUDA runner: ", hp.n_head, " query heads do not split into ", hp.n_head_kv, " KV groups"));
   TAILOR_ASSIGN_OR_RETURN(dev_, open_device(0, kv_t_ == DType::bf16 ? DType::bf16 : wt_));
   use_mma_ = dev_.cc_major >= 8 && attention_prefill_supported(kv_t_, hp.head_dim);
+  // Programmatic dependent launch (Hopper+): each decode kernel's launch overlaps the previous one's tail.
+  // TAILOR_CUDA_PDL=0 turns it off (for A/B timing).
+  const char* pdl_env = std::getenv("TAILOR_CUDA_PDL");
+  set_programmatic_launch(dev_.cc_major >= 9 && !(pdl_env && std::string(pdl_env) == "0"));
   check_finite_ = opt_.check_finite_first_pass;
 
   // Sizes first, so "does it fit" is answered before anything is allocated.
@@ -203,8 +208,9 @@ Status CudaRunner::init() {
   const int64_t C = chunk_, R = std::min<int64_t>(kMaxOutRows, C);
   for (int64_t t = 1; t <= C; ++t)
     attn_ws_bytes_ = std::max(
-        attn_ws_bytes_, attention_decode_workspace_bytes(
-                            t, hp.n_head, hp.head_dim, attention_decode_splits(t, hp.n_head_kv, dev_.n_sm)));
+        attn_ws_bytes_,
+        attention_decode_workspace_bytes(t, hp.n_head, hp.head_dim,
+                                         attention_decode_splits(t, hp.n_head_kv, dev_.n_sm, opt_.n_ctx)));
   auto scratch = [&](DeviceArena& a) {
     x_ = static_cast<float*>(a.take(uint64_t(C) * D * 4));
     xn_ = a.take(dtype_row_bytes(wt_, uint64_t(C) * D));
@@ -242,6 +248,9 @@ Status CudaRunner::init() {
   TAILOR_CUDA_TRY(cudaMemsetAsync(kv_base_, 0, kv_arena_.size(), stream_), "clearing the KV cache");
   TAILOR_RETURN_IF_ERROR(scratch_arena_.allocate("activations"));
   scratch(scratch_arena_);
+  // The decode attention's merge counters must start at zero (every launch leaves them so).
+  if (attn_ws_bytes_)
+    TAILOR_CUDA_TRY(cudaMemsetAsync(attn_ws_, 0, attn_ws_bytes_, stream_), "clearing scratch");
   TAILOR_RETURN_IF_ERROR(h_in_.allocate(uint64_t(C) * 8 * 4, "input staging"));
   TAILOR_RETURN_IF_ERROR(h_out_.allocate(uint64_t(R) * V * 4, "logits staging"));
   TAILOR_RETURN_IF_ERROR(upload_weights());
@@ -527,7 +536,12 @@ Status CudaRunner::run_eager(std::span<const SeqBatchEntry> batch, std::vector<f
   const HParams& hp = spec_->hp;
   const int64_t V = hp.n_vocab, C = chunk_, R = std::min<int64_t>(kMaxOutRows, C);
   size_t e = 0, i = 0;
+  bool first_chunk = true;
   while (e < batch.size()) {
+    // The previous chunk's input upload reads the pinned block asynchronously: let it finish before
+    // refilling.
+    if (!first_chunk) TAILOR_CUDA_TRY(cudaStreamSynchronize(stream_), "forward pass");
+    first_chunk = false;
     const InputBlock in = host_inputs();
     int64_t T = 0, n_rows = 0;
     int n_tiles = 0;
@@ -565,7 +579,8 @@ Status CudaRunner::run_eager(std::span<const SeqBatchEntry> batch, std::vector<f
     if (check_finite_)
       TAILOR_CUDA_TRY(cudaMemsetAsync(nonfinite_, 0, size_t(hp.n_layer) * 4, stream_), "finite check");
     const bool mma = use_mma_ && multi;
-    TAILOR_RETURN_IF_ERROR(layers(T, mma, n_tiles, attention_decode_splits(T, hp.n_head_kv, dev_.n_sm)));
+    TAILOR_RETURN_IF_ERROR(
+        layers(T, mma, n_tiles, attention_decode_splits(T, hp.n_head_kv, dev_.n_sm, opt_.n_ctx)));
     if (check_finite_) {
       std::vector<unsigned> bad(size_t(hp.n_layer));
       TAILOR_CUDA_TRY(
@@ -617,7 +632,7 @@ Status CudaRunner::run_decode_graph(std::span<const SeqBatchEntry> batch, std::v
   TAILOR_CUDA_TRY(
       cudaMemcpyAsync(d_in_, h_in_.data(), size_t(chunk_) * 4 * 4, cudaMemcpyHostToDevice, stream_),
       "uploading inputs");
-  const int n_split = attention_decode_splits(B, hp.n_head_kv, dev_.n_sm);
+  const int n_split = attention_decode_splits(B, hp.n_head_kv, dev_.n_sm, opt_.n_ctx);
   auto it = graphs_.find(B);
   if (it == graphs_.end()) {
     // First step of this batch size: run it directly (this also lets cuBLASLt pick its algorithms outside the

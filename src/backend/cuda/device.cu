@@ -14,6 +14,17 @@ __global__ void probe_kernel(int* p) {
 
 }  // namespace
 
+namespace {
+bool g_pdl = false;
+}
+
+void set_programmatic_launch(bool on) {
+  g_pdl = on;
+}
+bool programmatic_launch_enabled() {
+  return g_pdl;
+}
+
 std::string cuda_error_text(int err) {
   const cudaError_t e = static_cast<cudaError_t>(err);
   return cat(cudaGetErrorName(e), ": ", cudaGetErrorString(e));
@@ -73,6 +84,12 @@ Result<DeviceProps> open_device(int index, DType weight_dtype) {
     return unsupported(cat("GPU ", index, " (", d.name, ", sm_", d.cc_major, d.cc_minor,
                            ") has no bf16 tensor cores; use --dtype f16"));
   return d;
+}
+
+MemInfo memory_info() {
+  size_t f = 0, t = 0;
+  if (cudaMemGetInfo(&f, &t) != cudaSuccess) cudaGetLastError();
+  return {f, t};
 }
 
 Result<double> measure_copy_bandwidth(uint64_t bytes, int reps) {

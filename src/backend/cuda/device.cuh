@@ -23,9 +23,19 @@ struct DeviceProps {
 // the fix.
 Result<DeviceProps> open_device(int index, DType weight_dtype);
 
+// Programmatic dependent launch for the decode kernels (overlaps each kernel's launch with the previous one's
+// tail; sm_90+). Off by default; the runner turns it on for Hopper and newer. Process-wide.
+void set_programmatic_launch(bool on);
+
 // "cudaErrorMemoryAllocation: out of memory" style text for a cudaError_t value (as int, so this header needs
 // no CUDA include).
 std::string cuda_error_text(int err);
+
+// Free and total memory of the current GPU (bytes), as cudaMemGetInfo reports them.
+struct MemInfo {
+  uint64_t free = 0, total = 0;
+};
+MemInfo memory_info();
 
 // Measures device-to-device cudaMemcpy bandwidth (bytes read + written per second) over `bytes`, median of
 // reps.

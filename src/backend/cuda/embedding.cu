@@ -9,6 +9,8 @@ namespace {
 template <class T, bool kVectorized>
 __global__ void embedding_kernel(float* __restrict__ out, const T* __restrict__ table, int64_t n_vocab,
                                  const int32_t* __restrict__ ids, int64_t dim, float scale) {
+  pdl_trigger();
+  pdl_wait();
   const int64_t i = blockIdx.x;
   const int32_t id = ids[i];
   float* o = out + i * dim;
@@ -41,12 +43,11 @@ cudaError_t embedding(float* out, const void* table, DType t, int64_t n_vocab, c
     const int threads =
         int(std::min<int64_t>(256, std::max<int64_t>(32, ceil_div(vec ? dim / 8 : dim, 32) * 32)));
     if (vec)
-      embedding_kernel<T, true><<<dim3(unsigned(n)), threads, 0, stream>>>(out, static_cast<const T*>(table),
-                                                                           n_vocab, ids, dim, scale);
+      return launch_kernel(embedding_kernel<T, true>, dim3(unsigned(n)), dim3(threads), 0, stream, out,
+                           static_cast<const T*>(table), n_vocab, ids, dim, scale);
     else
-      embedding_kernel<T, false><<<dim3(unsigned(n)), threads, 0, stream>>>(out, static_cast<const T*>(table),
-                                                                            n_vocab, ids, dim, scale);
-    return launch_status();
+      return launch_kernel(embedding_kernel<T, false>, dim3(unsigned(n)), dim3(threads), 0, stream, out,
+                           static_cast<const T*>(table), n_vocab, ids, dim, scale);
   });
 }
 

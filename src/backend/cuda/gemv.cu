@@ -1,6 +1,8 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/gemv.cuh"
 
+#include <type_traits>
+
 namespace tailor::cuda {
 
 namespace {
@@ -34,6 +36,15 @@ __global__ void __launch_bounds__(kWarps * 32, kB <= 2 ? 2 : 1) gemv_kernel(cons
   const uint4* wr[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) wr[r] = reinterpret_cast<const uint4*>(W + min(row0 + r, p.n - 1) * p.k);
+  // Weights do not depend on earlier kernels: warm L2 with this warp's first loads while the previous kernel
+  // finishes, then wait for x.
+  pdl_trigger();
+#pragma unroll
+  for (int u = 0; u < 2 * kUnroll; ++u)
+#pragma unroll
+    for (int r = 0; r < kRows; ++r)
+      if (lane + 32 * u < kv) prefetch_l2(wr[r] + lane + 32 * u);
+  pdl_wait();
   const uint4* xr[kB];
 #pragma unroll
   for (int b = 0; b < kB; ++b)
@@ -104,6 +115,8 @@ __global__ void __launch_bounds__(kWarps * 32, kB <= 2 ? 2 : 1) gemv_kernel(cons
 // Any k, any alignment: one warp per row, scalar loads. Used for odd shapes (tests, tiny models).
 template <class T, class YT, bool kSwiglu>
 __global__ void __launch_bounds__(kWarps * 32) gemv_scalar_kernel(const GemvParams p) {
+  pdl_trigger();
+  pdl_wait();
   const int lane = threadIdx.x & 31;
   const int64_t row0 = (int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5)) * (kSwiglu ? 2 : 1);
   if (row0 >= p.n) return;
@@ -134,14 +147,140 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_scalar_kernel(const GemvPara
   }
 }
 
+// ---- tensor-core path (batch 3..8, f16/bf16)
+// ------------------------------------------------------------------ A block owns 16 rows; its 8 warps split
+// k in 64-wide chunks (warp w: chunks w, w+8, ...). Per chunk a lane loads 16 consecutive elements of rows g
+// and g+8 and of x row g (g = lane/4, t = lane%4, span 16t..16t+16): plain coalesced 16-byte loads. The dot
+// product does not care about the order of k, so "logical" k of each m16n8k16 step s is mapped to physical k
+// so that the A and B fragments are just words 2s and 2s+1 of those loads: logical {2t, 2t+1} <-> physical
+// 16t+4s+{0,1}, logical {2t+8, 2t+9} <-> 16t+4s+{2,3}. No shuffles, no shared memory until the final
+// cross-warp sum.
+template <class T>
+__device__ __forceinline__ void mma_m16n8k16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                             uint32_t a3, uint32_t b0, uint32_t b1) {
+#if __CUDA_ARCH__ >= 800
+  if constexpr (std::is_same_v<T, __nv_bfloat16>)
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  else
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#else
+  __trap();  // launched only on sm_80+
+#endif
+}
+
+constexpr int kMmaUnroll = 4;
+
+template <class T, class YT, bool kSwiglu>
+__global__ void __launch_bounds__(kWarps * 32) gemv_mma_kernel(const GemvParams p) {
+  __shared__ float red[kWarps][32][4];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int64_t row0 = int64_t(blockIdx.x) * 16;
+  const T* W = static_cast<const T*>(p.w);
+  const T* wa = W + min(row0 + g, p.n - 1) * p.k;
+  const T* wb = W + min(row0 + g + 8, p.n - 1) * p.k;
+  pdl_trigger();
+#pragma unroll
+  for (int u = 0; u < kMmaUnroll; ++u) {
+    const int64_t k0 = (warp + int64_t(u) * kWarps) * 64 + t * 16;
+    if (k0 + 16 <= p.k) {
+      prefetch_l2(wa + k0);
+      prefetch_l2(wb + k0);
+    }
+  }
+  pdl_wait();
+  const bool has_x = g < p.batch;
+  const T* xr = static_cast<const T*>(p.x) + int64_t(has_x ? g : 0) * p.ldx;
+  const int64_t n_full = p.k / 64, n_chunks = (p.k + 63) / 64;
+  float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  auto consume = [&](const uint4(&a)[2], const uint4(&b)[2], const uint4(&x)[2]) {
+    const uint32_t aw[8] = {a[0].x, a[0].y, a[0].z, a[0].w, a[1].x, a[1].y, a[1].z, a[1].w};
+    const uint32_t bw[8] = {b[0].x, b[0].y, b[0].z, b[0].w, b[1].x, b[1].y, b[1].z, b[1].w};
+    const uint32_t xw[8] = {x[0].x, x[0].y, x[0].z, x[0].w, x[1].x, x[1].y, x[1].z, x[1].w};
+#pragma unroll
+    for (int s = 0; s < 4; ++s)
+      mma_m16n8k16<T>(c, aw[2 * s], bw[2 * s], aw[2 * s + 1], bw[2 * s + 1], xw[2 * s], xw[2 * s + 1]);
+  };
+  const uint4 zero = make_uint4(0, 0, 0, 0);
+  int64_t ch = warp;
+  // Full chunks, kMmaUnroll of them in flight per warp, no guards.
+  for (; ch + int64_t(kWarps) * (kMmaUnroll - 1) < n_full; ch += int64_t(kWarps) * kMmaUnroll) {
+    uint4 a[kMmaUnroll][2], b[kMmaUnroll][2], x[kMmaUnroll][2];
+#pragma unroll
+    for (int u = 0; u < kMmaUnroll; ++u) {
+      const int64_t k0 = (ch + int64_t(u) * kWarps) * 64 + t * 16;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        a[u][h] = ld_stream(wa + k0 + 8 * h);
+        b[u][h] = ld_stream(wb + k0 + 8 * h);
+        x[u][h] =
+            __ldg(reinterpret_cast<const uint4*>(xr + k0 + 8 * h));  // rows past the batch: zeroed below
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kMmaUnroll; ++u) {
+      if (!has_x) x[u][0] = x[u][1] = zero;
+      consume(a[u], b[u], x[u]);
+    }
+  }
+  // Remaining chunks one at a time; the last may be partial (k a multiple of 8).
+  for (; ch < n_chunks; ch += kWarps) {
+    uint4 a[2], b[2], x[2];
+    const int64_t k0 = ch * 64 + t * 16;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const bool ok = k0 + 8 * h + 8 <= p.k;
+      a[h] = ok ? ld_stream(wa + k0 + 8 * h) : zero;
+      b[h] = ok ? ld_stream(wb + k0 + 8 * h) : zero;
+      x[h] = ok && has_x ? __ldg(reinterpret_cast<const uint4*>(xr + k0 + 8 * h)) : zero;
+    }
+    consume(a, b, x);
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) red[warp][lane][i] = c[i];
+  __syncthreads();
+  if (warp != 0) return;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    float v = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) v += red[w][lane][i];
+    c[i] = v;
+  }
+  // c[0..1]: row g, batches 2t, 2t+1; c[2..3]: row g+8.
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int64_t row = row0 + g + (i >= 2 ? 8 : 0);
+    const int b = 2 * t + (i & 1);
+    const float br = (p.bias && row < p.n) ? p.bias[row] : 0.0f;
+    if constexpr (kSwiglu) {
+      // Row pairs (gate 2j, up 2j+1) sit in lanes g, g+1 (4 lanes apart).
+      const float up = __shfl_down_sync(0xffffffffu, c[i], 4);
+      if ((g & 1) == 0 && row < p.n && b < p.batch) {
+        const float bu = p.bias ? p.bias[row + 1] : 0.0f;
+        gemv_store<YT, true>(p, row, b, c[i] + br, up + bu);
+      }
+    } else {
+      if (row < p.n && b < p.batch) gemv_store<YT, false>(p, row, b, c[i] + br, 0.0f);
+    }
+  }
+}
+
 template <class T, class YT, int kB, int kRows, int kUnroll>
 cudaError_t launch_vec(const GemvParams& p, cudaStream_t stream) {
   const unsigned blocks = unsigned(ceil_div(p.n, int64_t(kWarps) * kRows));
   if (p.swiglu)
-    gemv_kernel<T, YT, kB, kRows, kUnroll, true><<<blocks, kWarps * 32, 0, stream>>>(p);
-  else
-    gemv_kernel<T, YT, kB, kRows, kUnroll, false><<<blocks, kWarps * 32, 0, stream>>>(p);
-  return launch_status();
+    return launch_kernel(gemv_kernel<T, YT, kB, kRows, kUnroll, true>, dim3(blocks), dim3(kWarps * 32), 0,
+                         stream, p);
+  return launch_kernel(gemv_kernel<T, YT, kB, kRows, kUnroll, false>, dim3(blocks), dim3(kWarps * 32), 0,
+                       stream, p);
 }
 
 template <class T, class YT>
@@ -152,10 +291,19 @@ cudaError_t launch_typed(const GemvParams& p, cudaStream_t stream) {
     const int rows_per_warp = p.swiglu ? 2 : 1;
     const unsigned blocks = unsigned(ceil_div(p.n, int64_t(kWarps) * rows_per_warp));
     if (p.swiglu)
-      gemv_scalar_kernel<T, YT, true><<<blocks, kWarps * 32, 0, stream>>>(p);
-    else
-      gemv_scalar_kernel<T, YT, false><<<blocks, kWarps * 32, 0, stream>>>(p);
-    return launch_status();
+      return launch_kernel(gemv_scalar_kernel<T, YT, true>, dim3(blocks), dim3(kWarps * 32), 0, stream, p);
+    return launch_kernel(gemv_scalar_kernel<T, YT, false>, dim3(blocks), dim3(kWarps * 32), 0, stream, p);
+  }
+  if constexpr (!std::is_same_v<T, float>) {
+    int dev = 0, major = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    if (p.batch >= p.mma_min_batch && major >= 8) {
+      const unsigned blocks = unsigned(ceil_div(p.n, 16));
+      if (p.swiglu)
+        return launch_kernel(gemv_mma_kernel<T, YT, true>, dim3(blocks), dim3(kWarps * 32), 0, stream, p);
+      return launch_kernel(gemv_mma_kernel<T, YT, false>, dim3(blocks), dim3(kWarps * 32), 0, stream, p);
+    }
   }
   // Rows per warp grow with the batch so each x vector loaded from L1 serves more weight rows.
   if (p.batch <= 1) return launch_vec<T, YT, 1, 2, 4>(p, stream);

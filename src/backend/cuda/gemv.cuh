@@ -27,6 +27,9 @@ struct GemvParams {
   const float* bias = nullptr;  // [n] or nullptr
   float alpha = 1.0f, beta = 0.0f;
   bool swiglu = false;
+  // From this batch size on, f16/bf16 products run on tensor cores (mma.sync, sm_80+): the CUDA-core kernel's
+  // FMAs and x re-reads grow with the batch, the tensor-core kernel stays bandwidth-bound up to 8.
+  int mma_min_batch = 3;
 };
 
 cudaError_t gemv(const GemvParams& p, cudaStream_t stream);

@@ -10,11 +10,13 @@ constexpr int kMaxCached = 8;  // 8-element chunks each thread keeps in register
 // One block per row. The row is read once into registers (8 elements per chunk), reduced, then scaled and
 // written; rows wider than blockDim*8*kMaxCached fall back to re-reading x.
 template <class OutT, bool kVectorized>
-__global__ void rms_norm_kernel(OutT* __restrict__ out, float* __restrict__ x,
-                                const float* __restrict__ delta, float delta_scale,
-                                const float* __restrict__ w, const int32_t* __restrict__ rows, int64_t dim,
-                                float eps) {
+__global__ void __launch_bounds__(512)
+    rms_norm_kernel(OutT* __restrict__ out, float* __restrict__ x, const float* __restrict__ delta,
+                    float delta_scale, const float* __restrict__ w, const int32_t* __restrict__ rows,
+                    int64_t dim, float eps) {
   __shared__ float red[32];
+  pdl_trigger();
+  pdl_wait();
   const int64_t r = blockIdx.x;
   const int64_t s = rows ? rows[r] : r;
   float* xr = x + s * dim;
@@ -97,18 +99,16 @@ cudaError_t rms_norm(void* out, DType out_t, float* x, const float* delta, float
     const bool vec =
         dim % 8 == 0 && aligned16(out) && aligned16(x) && aligned16(w) && (!delta || aligned16(delta));
     int threads;
-    if (vec)  // enough threads that each keeps at most a few chunks, at least one warp, at most 1024
-      threads = int(std::min<int64_t>(1024, std::max<int64_t>(32, ceil_div(ceil_div(dim, 8), 4 * 32) * 32)));
-    else
-      threads = int(std::min<int64_t>(1024, std::max<int64_t>(32, ceil_div(dim, 32 * 4) * 32)));
-    T* o = static_cast<T*>(out);
+    // Enough threads that each keeps a few 8-element chunks in registers; at most 512 (the register budget of
+    // kMaxCached chunks per thread); wider rows re-read x in the fallback loop.
     if (vec)
-      rms_norm_kernel<T, true>
-          <<<unsigned(n_rows), threads, 0, stream>>>(o, x, delta, delta_scale, w, rows, dim, eps);
+      threads = int(std::min<int64_t>(512, std::max<int64_t>(32, ceil_div(ceil_div(dim, 8), 4 * 32) * 32)));
     else
-      rms_norm_kernel<T, false>
-          <<<unsigned(n_rows), threads, 0, stream>>>(o, x, delta, delta_scale, w, rows, dim, eps);
-    return launch_status();
+      threads = int(std::min<int64_t>(512, std::max<int64_t>(32, ceil_div(dim, 32 * 4) * 32)));
+    T* o = static_cast<T*>(out);
+    auto* k = vec ? rms_norm_kernel<T, true> : rms_norm_kernel<T, false>;
+    return launch_kernel(k, dim3(unsigned(n_rows)), dim3(threads), 0, stream, o, x, delta, delta_scale, w,
+                         rows, dim, eps);
   });
 }
 

@@ -17,6 +17,8 @@ __global__ void __launch_bounds__(kWarps * 32)
                     const int32_t* __restrict__ pos, const int32_t* __restrict__ slots,
                     const float* __restrict__ inv_freq, KT* __restrict__ cache_k, KT* __restrict__ cache_v,
                     int64_t capacity, int64_t slot_stride, int n_head, int n_head_kv, int head_dim) {
+  pdl_trigger();
+  pdl_wait();
   const int lane = threadIdx.x & 31;
   const int head = blockIdx.y * kWarps + (threadIdx.x >> 5);
   const int n_heads_all = n_head + 2 * n_head_kv;
@@ -107,11 +109,10 @@ cudaError_t rope_qkv_store(void* q_out, DType q_t, const float* qkv, const float
     using QT = decltype(qtag);
     return dispatch_float(cache.t, [&](auto ktag) {
       using KT = decltype(ktag);
-      rope_qkv_kernel<QT, KT><<<grid, kWarps * 32, 0, stream>>>(
-          static_cast<QT*>(q_out), qkv, bias, q_norm, k_norm, eps, pos, slots, inv_freq,
-          static_cast<KT*>(cache.k), static_cast<KT*>(cache.v), cache.capacity, cache.slot_stride, n_head,
-          n_head_kv, head_dim);
-      return launch_status();
+      return launch_kernel(rope_qkv_kernel<QT, KT>, grid, dim3(kWarps * 32), 0, stream,
+                           static_cast<QT*>(q_out), qkv, bias, q_norm, k_norm, eps, pos, slots, inv_freq,
+                           static_cast<KT*>(cache.k), static_cast<KT*>(cache.v), cache.capacity,
+                           cache.slot_stride, n_head, n_head_kv, head_dim);
     });
   });
 }

@@ -8,6 +8,8 @@ namespace {
 template <class OutT, class InT>
 __global__ void silu_mul_kernel(OutT* __restrict__ out, const InT* __restrict__ gu,
                                 const float* __restrict__ bias, int64_t n_tok, int64_t n_ff) {
+  pdl_trigger();
+  pdl_wait();
   const int64_t total = n_tok * n_ff;
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
        idx += int64_t(gridDim.x) * blockDim.x) {
@@ -34,9 +36,8 @@ cudaError_t silu_mul(void* out, DType out_t, const void* gate_up, DType in_t, co
     using OutT = decltype(otag);
     return dispatch_float(in_t, [&](auto itag) {
       using InT = decltype(itag);
-      silu_mul_kernel<OutT, InT><<<blocks, threads, 0, stream>>>(
-          static_cast<OutT*>(out), static_cast<const InT*>(gate_up), bias, n_tok, n_ff);
-      return launch_status();
+      return launch_kernel(silu_mul_kernel<OutT, InT>, dim3(blocks), dim3(threads), 0, stream,
+                           static_cast<OutT*>(out), static_cast<const InT*>(gate_up), bias, n_tok, n_ff);
     });
   });
 }
