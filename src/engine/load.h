@@ -13,13 +13,13 @@
 namespace tailor {
 
 struct LoadOptions {
-  RunnerOptions runner;          // n_ctx and n_slots are taken as given; dtypes come from the Plan
-  std::string device = "auto";   // auto (the Plan decides) | cpu | cuda
-  std::optional<DType> dtype;    // --dtype: overrides the Plan's storage dtype for matrices
-  std::optional<DType> kv_dtype; // --kv-dtype: overrides the Plan's CPU KV-cache dtype
-  bool progress = true;          // progress bar on stderr for models over 256 MB
-  bool need_tokenizer = false;   // fail when the folder has no tokenizer.json
-  bool verbose = true;           // print the plan's summary line and warnings on stderr
+  RunnerOptions runner;           // n_ctx and n_slots are taken as given; dtypes come from the Plan
+  std::string device = "auto";    // auto (the Plan decides) | cpu | cuda
+  std::optional<DType> dtype;     // --dtype: overrides the Plan's storage dtype for matrices
+  std::optional<DType> kv_dtype;  // --kv-dtype: overrides the Plan's CPU KV-cache dtype
+  bool progress = true;           // progress bar on stderr for models over 256 MB
+  bool need_tokenizer = false;    // fail when the folder has no tokenizer.json
+  bool verbose = true;            // print the plan's summary line and warnings on stderr
 };
 
 struct LoadedModel {
