@@ -204,6 +204,9 @@ int main(int argc, char** argv) {
   const size_t ws_bytes = 64 << 20;
   CK(cudaMalloc(&ws2, ws_bytes));
   CK(cudaMemset(ws2, 0, ws_bytes));
+  void* ctrs = nullptr;
+  CK(cudaMalloc(&ctrs, 8 * H * 4));
+  CK(cudaMemset(ctrs, 0, 8 * H * 4));
   using tailor::DType;
   tailor::cuda::KvCacheView cache;
   cache.k = kc;
@@ -244,7 +247,8 @@ int main(int argc, char** argv) {
                                            nullptr, 1e-6f, ap.pos, ap.slots, static_cast<float*>(ifreq),
                                            cache, batch, int(H), int(HKV), int(hd), s));
          }},
-        {"attention_decode", [&] { CK(tailor::cuda::attention_decode(ap, n_split, ws2, s)); }},
+        {"attention_decode",
+         [&] { CK(tailor::cuda::attention_decode(ap, n_split, ws2, static_cast<unsigned*>(ctrs), s)); }},
         {"argmax(vocab)",
          [&] {
            CK(tailor::cuda::argmax(static_cast<int32_t*>(ids), static_cast<float*>(logits), V, batch, V, s));

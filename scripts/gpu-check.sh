@@ -103,7 +103,8 @@ if [ "$BENCH" = 1 ]; then
       say "bench $name: FAILED"; tail -5 "$OUT/bench_$name.err" | tee -a "$SUMMARY"
     fi
   }
-  run_bench bf16_b1 --batch 1 --dtype bf16
+  export TAILOR_CUDA_TIMING=1; run_bench bf16_b1 --batch 1 --dtype bf16; unset TAILOR_CUDA_TIMING
+  grep -h "decode graph" "$OUT/bench_bf16_b1.err" | tee -a "$SUMMARY"
   run_bench bf16_b8 --batch 8 --dtype bf16
   run_bench f16_b1 --batch 1 --dtype f16
   say "benchmarks done ($(elapsed))"
@@ -125,19 +126,21 @@ if [[ ",$PEERS," == *",llama,"* ]]; then
     (cd $LB && git checkout -q "$(git rev-parse HEAD)" 2>/dev/null;
      cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
        -DGGML_CUDA_NCCL=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF >>"$OUT/llama-build.log" 2>&1 &&
-     cmake --build build -j "$JOBS" --target llama-bench >>"$OUT/llama-build.log" 2>&1) ||
+     timeout "${LLAMA_BUILD_TIMEOUT:-900}" cmake --build build -j "$JOBS" --target llama-bench \
+       >>"$OUT/llama-build.log" 2>&1) ||
       { say "llama.cpp build FAILED"; tail -20 "$OUT/llama-build.log"; }
     say "llama.cpp built ($(elapsed)), commit $(cd $LB && git rev-parse --short HEAD)"
   fi
   G=/tmp/qwen25-7b-random
   if [ -x $LB/build/bin/llama-bench ] && [ ! -f $G-bf16.gguf ]; then
     PYTHONUNBUFFERED=1 timeout 600 python3 .peers/make_random_qwen2_gguf.py --gguf-py $LB/gguf-py \
-      --vocab $LB/models/ggml-vocab-qwen2.gguf --out-bf16 $G-bf16.gguf --out-f16 $G-f16.gguf >"$OUT/gguf.log" 2>&1 ||
+      --vocab $LB/models/ggml-vocab-qwen2.gguf --out-bf16 $G-bf16.gguf ${LLAMA_F16:+--out-f16 $G-f16.gguf} \
+      >"$OUT/gguf.log" 2>&1 ||
       { say "gguf: FAILED"; tail -5 "$OUT/gguf.log"; }
   fi
   for dt in bf16 f16; do
     [ -f $G-$dt.gguf ] || continue
-    timeout 300 $LB/build/bin/llama-bench -m $G-$dt.gguf -p 512 -n 128 -ngl 99 -fa 1 -r 5 -o md \
+    timeout 300 $LB/build/bin/llama-bench -m $G-$dt.gguf -p 512 -n 128 -ngl 99 -fa 1 -r "${LLAMA_REPS:-5}" -o md \
       >"$OUT/llama_$dt.md" 2>"$OUT/llama_$dt.err"
     say "llama.cpp $dt: $(grep -E 'pp512|tg128' "$OUT/llama_$dt.md" | tr -s ' ' | tr '\n' ' ')"
   done

@@ -86,12 +86,15 @@ void run_case(Rng& rng, DType kv_t, DType out_t, const Case& c, Kernel kernel) {
                             ? 1
                             : std::max(2, cuda::attention_decode_splits(T, c.n_head_kv, 132, capacity));
     DevBuf ws(std::max<size_t>(16, cuda::attention_decode_workspace_bytes(T, c.n_head, D, n_split)));
-    cudaMemset(ws.get(), 0, ws.size());  // the merge counters start at zero, and each launch leaves them so
-    // Twice over the same workspace (as graph replays do): the second result must be just as right.
-    ASSERT_EQ(cuda::attention_decode(p, n_split, ws.get(), nullptr), cudaSuccess);
+    DevBuf counters(size_t(T) * c.n_head * 4);
+    cudaMemset(counters.get(), 0, counters.size());  // zero before first use; each launch leaves them so
+    // Twice with the same counters and a re-poisoned workspace (as graph replays after other launches do):
+    // the second result must be just as right.
+    ASSERT_EQ(cuda::attention_decode(p, n_split, ws.get(), counters.as<unsigned>(), nullptr), cudaSuccess);
     sync_or_fail();
     d_out.poison();
-    ASSERT_EQ(cuda::attention_decode(p, n_split, ws.get(), nullptr), cudaSuccess);
+    ws.poison();
+    ASSERT_EQ(cuda::attention_decode(p, n_split, ws.get(), counters.as<unsigned>(), nullptr), cudaSuccess);
     sync_or_fail();
   }
   sync_or_fail();

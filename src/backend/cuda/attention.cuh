@@ -36,9 +36,13 @@ struct AttentionParams {
 // merge).
 int attention_decode_splits(int64_t n_tok, int n_head_kv, int n_sm, int64_t max_keys);
 size_t attention_decode_workspace_bytes(int64_t n_tok, int n_head, int head_dim, int n_split);
-// head_dim: multiple of 8, at most 256. workspace: attention_decode_workspace_bytes (unused when n_split ==
-// 1); zero it once before the first launch: it holds counters that every launch leaves at zero.
-cudaError_t attention_decode(const AttentionParams& p, int n_split, void* workspace, cudaStream_t stream);
+// head_dim: multiple of 8, at most 256; n_split <= 64. With n_split > 1: workspace of
+// attention_decode_workspace_bytes, and counters: device uint32 [n_tok * n_head], zeroed once before first
+// use and left zero by every launch (the last block of each group to finish merges the splits and resets its
+// counter), so a captured graph can replay it. Keep the counters apart from the workspace: other launch
+// shapes scribble there.
+cudaError_t attention_decode(const AttentionParams& p, int n_split, void* workspace, unsigned int* counters,
+                             cudaStream_t stream);
 
 constexpr int kPrefillTileRows = 64;
 struct AttentionTile {

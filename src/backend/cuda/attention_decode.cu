@@ -12,7 +12,7 @@ constexpr int kThreads = 128;
 constexpr int kHeadsPerBlock = 8;  // query heads of one KV head handled together (GQA group, chunked by 8)
 constexpr int kKeysPerThread = 4;  // K and V rows each thread prefetches per inner chunk
 constexpr int kMaxSub = 256;       // keys per inner chunk at most (scores kept in shared memory)
-constexpr int kMinKeysPerSplit = 32;
+constexpr int kMinKeysPerSplit = 64;
 
 __host__ __device__ inline int lanes_per_key(int head_dim) {  // next power of two >= head_dim / 8
   int l = 1;
@@ -230,23 +230,45 @@ __global__ void __launch_bounds__(kThreads)
   __syncthreads();
   if (!is_last) return;
   __threadfence();
-  for (int i = threadIdx.x; i < nh * D; i += kThreads) {
-    const int g = i / D, d = i % D;
-    const int64_t th = t * p.n_head + h0 + g;
-    const float* ml = ws_ml + th * n_split * 2;
-    float M = -INFINITY;
-    for (int s2 = 0; s2 < n_split; ++s2) M = fmaxf(M, __ldcg(ml + 2 * s2));
-    float L = 0.0f, o = 0.0f;
-    for (int s2 = 0; s2 < n_split; ++s2) {
-      const float m = __ldcg(ml + 2 * s2);
-      if (m == -INFINITY) continue;  // empty split: its o was not computed
-      const float w = __expf(m - M);
-      L += w * __ldcg(ml + 2 * s2 + 1);
-      o += w * __ldcg(ws_o + (th * n_split + s2) * D + d);
-    }
-    static_cast<OutT*>(p.out)[t * p.out_stride + int64_t(h0 + g) * D + d] = from_f32<OutT>(o / L);
+  // Merge weights w[g][s] = exp(m_s - M) / L, one warp per head (n_split <= 64: two per lane). Partials are
+  // read with ld.cg: other blocks wrote them, and this SM's L1 must not serve stale lines.
+  float* wts = red;  // [kHeadsPerBlock][64]; red is free again
+  for (int g = warp; g < nh; g += kThreads / 32) {
+    const float* ml = ws_ml + (t * p.n_head + h0 + g) * n_split * 2;
+    const float m0 = lane < n_split ? __ldcg(ml + 2 * lane) : -INFINITY;
+    const float m1 = lane + 32 < n_split ? __ldcg(ml + 2 * (lane + 32)) : -INFINITY;
+    const float l0 = lane < n_split ? __ldcg(ml + 2 * lane + 1) : 0.0f;
+    const float l1 = lane + 32 < n_split ? __ldcg(ml + 2 * (lane + 32) + 1) : 0.0f;
+    const float M = warp_max(fmaxf(m0, m1));  // finite: split 0 always has keys
+    const float w0 = m0 == -INFINITY ? 0.0f : __expf(m0 - M), w1 = m1 == -INFINITY ? 0.0f : __expf(m1 - M);
+    const float inv_l = 1.0f / warp_sum(w0 * l0 + w1 * l1);
+    wts[g * 64 + lane] = w0 * inv_l;
+    wts[g * 64 + lane + 32] = w1 * inv_l;
   }
-  if (threadIdx.x == 0) *counter = 0;  // ready for the next launch (graph replays reuse the workspace)
+  __syncthreads();
+  // o = Σ_s w[s] o_s, four columns per thread with 16-byte loads, all splits' loads independent.
+  const int d4n = D / 4;
+  for (int i = threadIdx.x; i < nh * d4n; i += kThreads) {
+    const int g = i / d4n, d4 = i % d4n;
+    const int64_t th = t * p.n_head + h0 + g;
+    const float4* src = reinterpret_cast<const float4*>(ws_o + th * n_split * D) + d4;
+    float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 8
+    for (int s2 = 0; s2 < n_split; ++s2) {
+      const float w = wts[g * 64 + s2];
+      const float4 v = __ldcg(src + s2 * d4n);  // empty splits wrote zeros
+      o.x = fmaf(w, v.x, o.x);
+      o.y = fmaf(w, v.y, o.y);
+      o.z = fmaf(w, v.z, o.z);
+      o.w = fmaf(w, v.w, o.w);
+    }
+    OutT* dst = static_cast<OutT*>(p.out) + t * p.out_stride + int64_t(h0 + g) * D + d4 * 4;
+    dst[0] = from_f32<OutT>(o.x);
+    dst[1] = from_f32<OutT>(o.y);
+    dst[2] = from_f32<OutT>(o.z);
+    dst[3] = from_f32<OutT>(o.w);
+  }
+  if (threadIdx.x == 0) *counter = 0;  // ready for the next launch (graph replays reuse the counters)
 }
 
 size_t smem_bytes(int head_dim) {
@@ -266,23 +288,20 @@ int attention_decode_splits(int64_t n_tok, int n_head_kv, int n_sm, int64_t max_
 
 size_t attention_decode_workspace_bytes(int64_t n_tok, int n_head, int head_dim, int n_split) {
   if (n_split <= 1) return 0;
-  // Partial o and (m, l) per (token, head, split), then the merge counters: one per (token, head), more than
-  // the (token, KV head, head group) counters need.
-  return sizeof(float) * size_t(n_tok) * size_t(n_head) * size_t(n_split) * (size_t(head_dim) + 2) +
-         sizeof(unsigned int) * size_t(n_tok) * size_t(n_head);
+  return sizeof(float) * size_t(n_tok) * size_t(n_head) * size_t(n_split) * (size_t(head_dim) + 2);
 }
 
-cudaError_t attention_decode(const AttentionParams& p, int n_split, void* workspace, cudaStream_t stream) {
+cudaError_t attention_decode(const AttentionParams& p, int n_split, void* workspace, unsigned int* counters,
+                             cudaStream_t stream) {
   if (p.n_tok <= 0) return cudaSuccess;
   if (p.head_dim % 8 != 0 || p.head_dim > 256 || p.n_head_kv <= 0 || p.n_head % p.n_head_kv != 0 ||
-      n_split < 1 || p.n_tok > 65535 || (n_split > 1 && !workspace) || !aligned16(p.q) || p.q_stride % 8 != 0)
+      n_split < 1 || p.n_tok > 65535 || (n_split > 1 && (!workspace || !counters)) || n_split > 64 ||
+      !aligned16(p.q) || p.q_stride % 8 != 0)
     return cudaErrorInvalidValue;
   const int G = p.n_head / p.n_head_kv;
   const int n_hgroups = (G + kHeadsPerBlock - 1) / kHeadsPerBlock;
   float* ws_o = static_cast<float*>(workspace);
   float* ws_ml = ws_o ? ws_o + size_t(p.n_tok) * p.n_head * n_split * p.head_dim : nullptr;
-  unsigned int* counters =
-      ws_ml ? reinterpret_cast<unsigned int*>(ws_ml + size_t(p.n_tok) * p.n_head * n_split * 2) : nullptr;
   const size_t smem = smem_bytes(p.head_dim);
   const dim3 grid(unsigned(n_split), unsigned(p.n_head_kv * n_hgroups), unsigned(p.n_tok));
   return dispatch_float(p.cache.t, [&](auto ktag) {

@@ -37,6 +37,9 @@ using namespace tailor::cuda;
 constexpr int64_t kMaxChunk = 512;   // tokens per internal forward chunk (prefill)
 constexpr int64_t kMaxOutRows = 64;  // logits rows per lm_head pass
 constexpr size_t kGemmWorkspace = 32ull << 20;
+// Products of up to this many rows use tailor's GEMV (faster than cuBLAS at batch 1-2 on H200, see
+// bench/RESULTS.md); larger ones go to cuBLASLt, which streams the weights better at batch 3-8.
+constexpr int64_t kGemvRows = 2;
 
 std::string format_gb(uint64_t b) {
   char buf[32];
@@ -80,6 +83,11 @@ class CudaRunner final : public Runner {
       : spec_(std::move(spec)), opt_(opt) {}
 
   ~CudaRunner() override {
+    if (timing_ && graph_steps_ > 0)
+      std::fprintf(stderr, "tailor: CUDA decode graph: %.3f ms GPU time per step (mean of %d replays)\n",
+                   graph_ms_ / graph_steps_, graph_steps_);
+    for (cudaEvent_t e : timing_events_)
+      if (e) cudaEventDestroy(e);
     for (auto& [b, g] : graphs_) cudaGraphExecDestroy(g);
     if (stream_) {
       cudaStreamSynchronize(stream_);
@@ -164,12 +172,19 @@ class CudaRunner final : public Runner {
   float* logits_ = nullptr;     // f32 [R, V]
   int32_t* out_ids_ = nullptr;  // [R]
   void* attn_ws_ = nullptr;
+  unsigned int* attn_counters_ = nullptr;  // [C * n_head], zero between launches
   size_t attn_ws_bytes_ = 0;
   unsigned int* nonfinite_ = nullptr;  // [n_layer]
   int32_t* d_in_ = nullptr;            // device copy of the input block
   PinnedBuffer h_in_, h_out_;
   std::map<int, cudaGraphExec_t> graphs_;  // decode step per batch size
   bool check_finite_ = true;
+  // TAILOR_CUDA_TIMING=1: GPU time of each decode-graph replay (events around the launch), reported at exit;
+  // the difference to the wall time per step is host overhead.
+  bool timing_ = false;
+  cudaEvent_t timing_events_[2] = {nullptr, nullptr};
+  double graph_ms_ = 0;
+  int graph_steps_ = 0;
 };
 
 Status CudaRunner::init() {
@@ -223,6 +238,7 @@ Status CudaRunner::init() {
     logits_ = static_cast<float*>(a.take(uint64_t(R) * V * 4));
     out_ids_ = static_cast<int32_t*>(a.take(uint64_t(R) * 4));
     attn_ws_ = a.take(attn_ws_bytes_);
+    attn_counters_ = static_cast<unsigned int*>(a.take(uint64_t(C) * hp.n_head * 4));
     nonfinite_ = static_cast<unsigned int*>(a.take(uint64_t(hp.n_layer) * 4));
     d_in_ = static_cast<int32_t*>(a.take(uint64_t(C) * 8 * 4));
   };
@@ -238,6 +254,11 @@ Status CudaRunner::init() {
             " free; use a smaller --ctx or fewer slots, a smaller --dtype, or the CPU backend"));
 
   TAILOR_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a CUDA stream");
+  if (const char* tm = std::getenv("TAILOR_CUDA_TIMING"); tm && std::string(tm) == "1") {
+    timing_ = true;
+    TAILOR_CUDA_TRY(cudaEventCreate(&timing_events_[0]), "timing events");
+    TAILOR_CUDA_TRY(cudaEventCreate(&timing_events_[1]), "timing events");
+  }
   const cublasStatus_t gs = GemmContext::create(kGemmWorkspace, &gemm_);
   if (gs != CUBLAS_STATUS_SUCCESS) return internal_error(cat("cuBLASLt: ", gemm_status_string(gs)));
   TAILOR_RETURN_IF_ERROR(weights_arena_.allocate("model weights"));
@@ -249,8 +270,7 @@ Status CudaRunner::init() {
   TAILOR_RETURN_IF_ERROR(scratch_arena_.allocate("activations"));
   scratch(scratch_arena_);
   // The decode attention's merge counters must start at zero (every launch leaves them so).
-  if (attn_ws_bytes_)
-    TAILOR_CUDA_TRY(cudaMemsetAsync(attn_ws_, 0, attn_ws_bytes_, stream_), "clearing scratch");
+  TAILOR_CUDA_TRY(cudaMemsetAsync(attn_counters_, 0, size_t(C) * hp.n_head * 4, stream_), "clearing scratch");
   TAILOR_RETURN_IF_ERROR(h_in_.allocate(uint64_t(C) * 8 * 4, "input staging"));
   TAILOR_RETURN_IF_ERROR(h_out_.allocate(uint64_t(R) * V * 4, "logits staging"));
   TAILOR_RETURN_IF_ERROR(upload_weights());
@@ -393,7 +413,7 @@ Status CudaRunner::upload_weights() {
 
 Status CudaRunner::mm(void* y, DType yt, int64_t ldy, const void* x, int64_t ldx, const void* w, int64_t n,
                       int64_t k, int64_t m, float alpha, float beta, const float* bias, bool swiglu) {
-  if (m <= kGemvMaxBatch) {
+  if (m <= kGemvRows) {
     GemvParams p;
     p.w = w;
     p.wt = wt_;
@@ -473,12 +493,12 @@ Status CudaRunner::layers(int64_t T, bool mma_attention, int n_tiles, int n_spli
     if (mma_attention)
       TAILOR_CUDA_TRY(attention_prefill(ap, d_tiles, n_tiles, stream_), "attention (prefill)");
     else
-      TAILOR_CUDA_TRY(attention_decode(ap, n_split, attn_ws_, stream_), "attention (decode)");
+      TAILOR_CUDA_TRY(attention_decode(ap, n_split, attn_ws_, attn_counters_, stream_), "attention (decode)");
     TAILOR_RETURN_IF_ERROR(mm(x_, DType::f32, D, att_, Q, L.wo, D, Q, T, r, 1.0f, L.bo, false));
     // x = x + down(silu(gate(n)) * up(n)) * residual_multiplier
     TAILOR_CUDA_TRY(rms_norm(xn_, wt_, x_, nullptr, 0.0f, L.ffn_norm, nullptr, T, D, eps, stream_),
                     "rms_norm");
-    if (T <= kGemvMaxBatch) {
+    if (T <= kGemvRows) {
       TAILOR_RETURN_IF_ERROR(mm(act_, wt_, F, xn_, D, L.wgu, 2 * F, D, T, 1.0f, 0.0f, L.bgu, true));
     } else {
       TAILOR_RETURN_IF_ERROR(mm(gu_, wt_, 2 * F, xn_, D, L.wgu, 2 * F, D, T, 1.0f, 0.0f, nullptr, false));
@@ -656,7 +676,9 @@ Status CudaRunner::run_decode_graph(std::span<const SeqBatchEntry> batch, std::v
     TAILOR_CUDA_TRY(ie, "instantiating the decode graph");
     graphs_[B] = exec;
   } else {
+    if (timing_) cudaEventRecord(timing_events_[0], stream_);
     TAILOR_CUDA_TRY(cudaGraphLaunch(it->second, stream_), "decode step");
+    if (timing_) cudaEventRecord(timing_events_[1], stream_);
   }
   if (logits) {
     TAILOR_CUDA_TRY(
@@ -671,6 +693,12 @@ Status CudaRunner::run_decode_graph(std::span<const SeqBatchEntry> batch, std::v
     TAILOR_CUDA_TRY(cudaStreamSynchronize(stream_), "decode step");
     const int32_t* src = reinterpret_cast<const int32_t*>(h_out_.data());
     ids->assign(src, src + B);
+    if (timing_ && it != graphs_.end()) {
+      float ms = 0;
+      cudaEventElapsedTime(&ms, timing_events_[0], timing_events_[1]);
+      graph_ms_ += ms;
+      ++graph_steps_;
+    }
   }
   return {};
 }
