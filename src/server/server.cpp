@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <sys/socket.h>
+
 #include <csignal>
 #include <ctime>
 #include <filesystem>
@@ -211,6 +213,14 @@ Result<std::unique_ptr<Server>> Server::create(LoadedModel model, const std::str
 
   const int threads = opt.http_threads > 0 ? opt.http_threads : n_slots + eo.max_queue + 8;
   impl->http.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  // SO_REUSEADDR (restart while old connections linger) but not httplib's default SO_REUSEPORT, which would
+  // let a second server share the port silently. The fd is kept to deepen the listen backlog after bind().
+  Impl* raw = impl.get();
+  impl->http.set_socket_options([raw](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    raw->listen_fd = sock;
+  });
   impl->http.set_tcp_nodelay(true);
   impl->http.set_keep_alive_max_count(100);
   impl->http.set_keep_alive_timeout(opt.keep_alive_s);
@@ -231,6 +241,9 @@ Result<int> Server::bind() {
   if (m.port <= 0)
     return io_error(cat("cannot listen on ", m.opt.host, ":", m.opt.port,
                         " (in use, or not an address of this machine?); pick another with --port"));
+  // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it and the kernel
+  // drops their handshakes (they hang, then fail). listen() again on the bound socket only resizes the queue.
+  if (m.listen_fd >= 0) ::listen(m.listen_fd, 1024);
   return m.port;
 }
 

@@ -41,6 +41,7 @@ struct Server::Impl {
   std::unique_ptr<Engine> engine;
   httplib::Server http;
   int port = -1;
+  int listen_fd = -1;   // the listening socket (from httplib's socket-options hook)
   int64_t created = 0;  // unix time the server started (for /v1/models)
   std::atomic<uint64_t> next_id{1};
   HttpCounters counters;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <thread>
 
+#include "engine/load.h"
 #include "server_test_util.h"
 
 namespace tailor::testing {
@@ -250,6 +251,35 @@ TEST(ErrorsBackPressure, FullQueueGets503WithRetryAfter) {
   EXPECT_EQ(
       srv->post("/v1/completions", {{"model", srv->model()}, {"prompt", "x"}, {"max_tokens", 1}}).status,
       200);
+}
+
+}  // namespace
+}  // namespace tailor::testing
+
+namespace tailor::testing {
+namespace {
+
+TEST(ErrorsBind, SecondServerOnABusyPortFailsClearly) {
+  ServerConfig cfg;
+  cfg.parallel = 1;
+  cfg.n_ctx = 64;
+  auto first = TestServer::start(cfg);
+  ASSERT_NE(first, nullptr);
+  LoadOptions lo;
+  lo.runner.n_ctx = 64;
+  lo.device = "cpu";
+  lo.progress = false;
+  lo.verbose = false;
+  auto m = load_model(test_model_dir(), lo);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ServerOptions so;
+  so.port = first->port();
+  auto second = Server::create(std::move(m).value(), test_model_dir(), so);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  auto port = (*second)->bind();
+  ASSERT_FALSE(port.ok()) << "bound a port another server listens on";
+  EXPECT_NE(port.status().message().find("--port"), std::string::npos) << port.status().message();
+  EXPECT_EQ(first->get("/health").status, 200);
 }
 
 }  // namespace
