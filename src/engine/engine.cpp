@@ -200,40 +200,44 @@ void Engine::step() {
   prune();
   if (active_.empty()) return;
 
-  // One entry per sequence: a prompt chunk while prefilling, else the last sampled token.
-  std::vector<SeqBatchEntry> batch;
-  std::vector<Seq*> who;
-  std::vector<bool> wants_sample;
-  std::vector<std::vector<int32_t>> positions;
-  positions.reserve(active_.size());
+  // One entry per sequence: a prompt chunk while prefilling, else the last sampled token. Buffers are
+  // members, reused every step; positions are filled once all lengths are known (the spans point into pos_).
+  batch_.clear();
+  who_.clear();
+  wants_sample_.clear();
   int prefill_budget = opt_.prefill_chunk;
-  bool any_prefill = false;
+  size_t n_pos = 0;
   for (auto& sp : active_) {
     Seq& s = *sp;
-    int n = 0;
+    int n = 1;  // decoding: history.back() at position n_past
     bool sample_after = true;
     if (s.n_past < s.n_prompt) {
       const int left = s.n_prompt - s.n_past;
       n = std::min(left, prefill_budget);
-      if (n <= 0 && !any_prefill) n = std::min(left, opt_.prefill_chunk);  // always progress
-      if (n <= 0) continue;
+      if (n <= 0) continue;  // the budget is spent: this prompt continues next step
       prefill_budget -= n;
-      any_prefill = true;
       sample_after = (n == left);
-    } else {
-      n = 1;  // history.back() at position n_past
     }
-    positions.emplace_back(size_t(n));
-    for (int i = 0; i < n; ++i) positions.back()[size_t(i)] = s.n_past + i;
     SeqBatchEntry e;
     e.slot = s.slot;
     e.tokens = std::span<const int32_t>(s.history.data() + s.n_past, size_t(n));
-    e.pos = positions.back();
-    batch.push_back(e);
-    who.push_back(&s);
-    wants_sample.push_back(sample_after);
+    batch_.push_back(e);
+    who_.push_back(&s);
+    wants_sample_.push_back(sample_after);
+    n_pos += size_t(n);
   }
-  if (batch.empty()) return;
+  if (batch_.empty()) return;
+  pos_.resize(n_pos);
+  size_t off = 0;
+  for (size_t i = 0; i < batch_.size(); ++i) {
+    const size_t n = batch_[i].tokens.size();
+    for (size_t k = 0; k < n; ++k) pos_[off + k] = int32_t(who_[i]->n_past + int(k));
+    batch_[i].pos = std::span<const int32_t>(pos_.data() + off, n);
+    off += n;
+  }
+  auto& batch = batch_;
+  auto& who = who_;
+  auto& wants_sample = wants_sample_;
 
   Status st = runner_.forward(batch, logits_);
   metrics_.steps.fetch_add(1);
@@ -283,7 +287,10 @@ void Engine::sample_one(Seq& s, float* logits) {
       }
     }
   }
-  const int32_t id = s.sampler.sample({logits, size_t(n_vocab_)}, s.history, mask);
+  // Penalties look at the whole history, or only at the output (OpenAI's presence/frequency penalties).
+  std::span<const int32_t> seen(s.history);
+  if (!s.req.penalize_prompt) seen = seen.subspan(size_t(s.n_prompt));
+  const int32_t id = s.sampler.sample({logits, size_t(n_vocab_)}, seen, mask);
   if (id < 0) return finish(s, RequestEnd::constraint_dead);
   if (c) {
     Status st = c->accept(id);

@@ -94,6 +94,10 @@ class Engine {
   std::vector<std::unique_ptr<Seq>> active_;
   std::vector<int> free_slots_;
   std::vector<float> logits_;
+  std::vector<SeqBatchEntry> batch_;  // per-step scratch, reused
+  std::vector<Seq*> who_;
+  std::vector<char> wants_sample_;
+  std::vector<int32_t> pos_;
   std::vector<uint32_t> mask_;
   std::thread thread_;
 };

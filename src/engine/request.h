@@ -36,6 +36,9 @@ struct EngineRequest {
   std::vector<int32_t> stop_ids;          // end-of-sequence ids (not part of the output)
   std::vector<std::string> stop_strings;  // the output ends before the first occurrence of any of them
   bool ignore_eos = false;
+  // Whether the sampler's penalties count prompt tokens (llama.cpp style) or only generated ones (OpenAI's
+  // presence/frequency penalties).
+  bool penalize_prompt = true;
   std::unique_ptr<TokenConstraint> constraint;  // grammar (structured output); null = free text
   // With a FinishingConstraint: after this many generated tokens, always pick its finishing token. -1 =
   // never.

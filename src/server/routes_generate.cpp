@@ -227,6 +227,7 @@ static std::optional<ApiError> submit_and_respond(Server::Impl& s, const api::Ge
     r.stop_ids = s.model.stop_ids;
     r.stop_strings = p.stop;
     r.ignore_eos = p.ignore_eos;
+    r.penalize_prompt = false;  // OpenAI: penalties count the tokens sampled so far
     r.finish_after = p.finish_after;
     using Kind = api::ResponseFormat::Kind;
     if (p.response_format.kind != Kind::text) {
