@@ -12,7 +12,7 @@ constexpr int kThreads = 128;
 constexpr int kHeadsPerBlock = 8;  // query heads of one KV head handled together (GQA group, chunked by 8)
 constexpr int kKeysPerThread = 4;  // K and V rows each thread prefetches per inner chunk
 constexpr int kMaxSub = 256;       // keys per inner chunk at most (scores kept in shared memory)
-constexpr int kMinKeysPerSplit = 64;
+constexpr int kMinKeysPerSplit = 32;
 
 __host__ __device__ inline int lanes_per_key(int head_dim) {  // next power of two >= head_dim / 8
   int l = 1;
@@ -55,7 +55,7 @@ __device__ __forceinline__ void unpack8(const Raw8<KV>& r, float (&f)[8]) {
 // softmax and the V accumulation. With several splits, the last block of a (token, head group) to finish
 // merges the splits' partial results (a counter in the workspace, reset by that block), so no second kernel
 // is launched.
-template <class KV, class OutT>
+template <class KV, class OutT, int kLp>
 __global__ void __launch_bounds__(kThreads)
     attn_decode_kernel(const AttentionParams p, int n_split, float* __restrict__ ws_o,
                        float* __restrict__ ws_ml, unsigned int* __restrict__ counters) {
@@ -64,9 +64,9 @@ __global__ void __launch_bounds__(kThreads)
   pdl_trigger();
   pdl_wait();
   const int D = p.head_dim;
-  const int Lp = lanes_per_key(D);
-  const int kpp = kThreads / Lp;  // keys per pass of the whole block
-  const int n_sub_max = sub_keys(D);
+  constexpr int Lp = kLp;             // lanes per key (compile-time: the shuffle trees unroll and interleave)
+  constexpr int kpp = kThreads / Lp;  // keys per pass of the whole block
+  constexpr int n_sub_max = kpp * kKeysPerThread < kMaxSub ? kpp * kKeysPerThread : kMaxSub;
   const int G = p.n_head / p.n_head_kv;
   const int n_hgroups = (G + kHeadsPerBlock - 1) / kHeadsPerBlock;
   const int kvh = blockIdx.y / n_hgroups, hg = blockIdx.y % n_hgroups;
@@ -142,6 +142,7 @@ __global__ void __launch_bounds__(kThreads)
           float d = 0.0f;
 #pragma unroll
           for (int e = 0; e < 8; ++e) d = fmaf(qr[g][e], kf[e], d);
+#pragma unroll
           for (int o = Lp / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
           if (dc == 0 && j < n_sub && g < nh) ps[g * n_sub_max + j] = d * p.scale;
         }
@@ -205,8 +206,13 @@ __global__ void __launch_bounds__(kThreads)
   __syncthreads();
   for (int i = threadIdx.x; i < nh * D; i += kThreads) {
     const int g = i / D, d = i % D;
-    float o = 0.0f;
-    for (int k = 0; k < kpp; ++k) o += red[(k * kHeadsPerBlock + g) * D + d];
+    float o = 0.0f, o2 = 0.0f;  // two chains: the adds of the key lanes overlap
+#pragma unroll
+    for (int k = 0; k < kpp; k += 2) {
+      o += red[(k * kHeadsPerBlock + g) * D + d];
+      if (k + 1 < kpp) o2 += red[((k + 1) * kHeadsPerBlock + g) * D + d];
+    }
+    o += o2;
     const int h = h0 + g;
     if (n_split == 1) {
       static_cast<OutT*>(p.out)[t * p.out_stride + int64_t(h) * D + d] =
@@ -308,7 +314,27 @@ cudaError_t attention_decode(const AttentionParams& p, int n_split, void* worksp
     using KV = decltype(ktag);
     return dispatch_float(p.out_t, [&](auto otag) {
       using OutT = decltype(otag);
-      auto* k = attn_decode_kernel<KV, OutT>;
+      void (*k)(const AttentionParams, int, float*, float*, unsigned int*) = nullptr;
+      switch (lanes_per_key(p.head_dim)) {
+        case 1:
+          k = attn_decode_kernel<KV, OutT, 1>;
+          break;
+        case 2:
+          k = attn_decode_kernel<KV, OutT, 2>;
+          break;
+        case 4:
+          k = attn_decode_kernel<KV, OutT, 4>;
+          break;
+        case 8:
+          k = attn_decode_kernel<KV, OutT, 8>;
+          break;
+        case 16:
+          k = attn_decode_kernel<KV, OutT, 16>;
+          break;
+        default:
+          k = attn_decode_kernel<KV, OutT, 32>;
+          break;
+      }
       if (smem > 48 * 1024) {
         cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
         if (e != cudaSuccess) return e;

@@ -105,20 +105,35 @@ __global__ void __launch_bounds__(kWarps * 32)
   const uint16_t* vbase = static_cast<const uint16_t*>(p.cache.v) + tile.slot * p.cache.slot_stride +
                           int64_t(kvh) * p.cache.capacity * D;
 
-  for (int kb = 0; kb < n_keys; kb += kKeys) {
-    __syncthreads();                        // the previous tile's readers are done
-    constexpr int kChunks = kKeys * D / 8;  // 16-byte chunks per tile
-    for (int c = threadIdx.x; c < kChunks; c += kWarps * 32) {
+  // K/V tiles are double-buffered through registers: the loads of tile i+1 are issued before tile i is
+  // computed, so their latency hides behind the tensor-core work.
+  constexpr int kPerThread = kKeys * D / 8 / (kWarps * 32);  // 16-byte chunks per thread per tile (D / 16)
+  static_assert(kKeys * D / 8 % (kWarps * 32) == 0);
+  uint4 kreg[kPerThread], vreg[kPerThread];
+  auto load_tile = [&](int kb) {
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) {
+      const int c = threadIdx.x + i * kWarps * 32;
       const int row = c / (D / 8), col = (c % (D / 8)) * 8;
-      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);  // rows past the end: zeros, never NaN
+      kreg[i] = vreg[i] = make_uint4(0, 0, 0, 0);  // rows past the end: zeros, never NaN
       if (kb + row < n_keys) {
-        kv = *reinterpret_cast<const uint4*>(kbase + int64_t(kb + row) * D + col);
-        vv = *reinterpret_cast<const uint4*>(vbase + int64_t(kb + row) * D + col);
+        kreg[i] = *reinterpret_cast<const uint4*>(kbase + int64_t(kb + row) * D + col);
+        vreg[i] = *reinterpret_cast<const uint4*>(vbase + int64_t(kb + row) * D + col);
       }
-      *reinterpret_cast<uint4*>(&Ks[row * kStride + col]) = kv;
-      *reinterpret_cast<uint4*>(&Vs[row * kStride + col]) = vv;
+    }
+  };
+  load_tile(0);
+  for (int kb = 0; kb < n_keys; kb += kKeys) {
+    __syncthreads();  // the previous tile's readers are done
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) {
+      const int c = threadIdx.x + i * kWarps * 32;
+      const int row = c / (D / 8), col = (c % (D / 8)) * 8;
+      *reinterpret_cast<uint4*>(&Ks[row * kStride + col]) = kreg[i];
+      *reinterpret_cast<uint4*>(&Vs[row * kStride + col]) = vreg[i];
     }
     __syncthreads();
+    if (kb + kKeys < n_keys) load_tile(kb + kKeys);
 
     // S = Q Kᵀ for 16 rows x 64 keys: 8 n-tiles of 8 keys.
     float s[kKeys / 8][4];

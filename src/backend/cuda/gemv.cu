@@ -36,14 +36,8 @@ __global__ void __launch_bounds__(kWarps * 32, kB <= 2 ? 2 : 1) gemv_kernel(cons
   const uint4* wr[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) wr[r] = reinterpret_cast<const uint4*>(W + min(row0 + r, p.n - 1) * p.k);
-  // Weights do not depend on earlier kernels: warm L2 with this warp's first loads while the previous kernel
-  // finishes, then wait for x.
-  pdl_trigger();
-#pragma unroll
-  for (int u = 0; u < 2 * kUnroll; ++u)
-#pragma unroll
-    for (int r = 0; r < kRows; ++r)
-      if (lane + 32 * u < kv) prefetch_l2(wr[r] + lane + 32 * u);
+  // x comes from the previous kernel. Dependents are released only after the main loop (below): released
+  // earlier, their blocks would take SM slots from this kernel's weight stream (measured slower on H200).
   pdl_wait();
   const uint4* xr[kB];
 #pragma unroll
@@ -88,6 +82,7 @@ __global__ void __launch_bounds__(kWarps * 32, kB <= 2 ? 2 : 1) gemv_kernel(cons
     step(wv, v);
   }
 
+  pdl_trigger();
 #pragma unroll
   for (int r = 0; r < kRows; ++r)
 #pragma unroll
@@ -186,15 +181,6 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_mma_kernel(const GemvParams 
   const T* W = static_cast<const T*>(p.w);
   const T* wa = W + min(row0 + g, p.n - 1) * p.k;
   const T* wb = W + min(row0 + g + 8, p.n - 1) * p.k;
-  pdl_trigger();
-#pragma unroll
-  for (int u = 0; u < kMmaUnroll; ++u) {
-    const int64_t k0 = (warp + int64_t(u) * kWarps) * 64 + t * 16;
-    if (k0 + 16 <= p.k) {
-      prefetch_l2(wa + k0);
-      prefetch_l2(wb + k0);
-    }
-  }
   pdl_wait();
   const bool has_x = g < p.batch;
   const T* xr = static_cast<const T*>(p.x) + int64_t(has_x ? g : 0) * p.ldx;
@@ -243,6 +229,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_mma_kernel(const GemvParams 
     }
     consume(a, b, x);
   }
+  pdl_trigger();
 #pragma unroll
   for (int i = 0; i < 4; ++i) red[warp][lane][i] = c[i];
   __syncthreads();
