@@ -273,6 +273,48 @@ TEST_F(Backend, TwoParallelStreamsMatchNonStreamed) {
   EXPECT_NE(a.text, b.text);
 }
 
+TEST_F(Backend, StreamedMultiPromptCompletionMatchesNonStreamed) {
+  Json body = {{"model", srv_->model()}, {"prompt", {"alpha", "beta gamma", "delta"}},
+               {"max_tokens", 20},       {"seed", 4},
+               {"ignore_eos", true},     {"stop", {"zz"}}};
+  auto ref = srv_->post("/v1/completions", body);
+  ASSERT_EQ(ref.status, 200) << ref.raw;
+  body["stream"] = true;
+  body["stream_options"] = {{"include_usage", true}};
+  std::string raw;
+  ASSERT_EQ(stream_post(srv_->port(), "/v1/completions", body.dump(),
+                        [&](const std::string& d) {
+                          raw += d;
+                          return true;
+                        }),
+            200);
+  std::vector<std::string> text(3);
+  std::vector<std::string> finish(3);
+  Json usage;
+  auto events = sse_data(raw);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "[DONE]");
+  for (const auto& e : events) {
+    if (e == "[DONE]") continue;
+    Json j = Json::parse(e);
+    EXPECT_EQ(j["object"], "text_completion");
+    if (j["choices"].empty()) {
+      usage = j["usage"];
+      continue;
+    }
+    const Json& c = j["choices"][0];
+    const size_t i = c["index"];
+    ASSERT_LT(i, 3u);
+    text[i] += c["text"].get<std::string>();
+    if (!c["finish_reason"].is_null()) finish[i] = c["finish_reason"];
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(text[i], ref.body["choices"][i]["text"].get<std::string>()) << i;
+    EXPECT_EQ(finish[i], ref.body["choices"][i]["finish_reason"].get<std::string>()) << i;
+  }
+  EXPECT_EQ(usage, ref.body["usage"]);
+}
+
 TEST_F(Backend, TemperatureZeroTwiceIsIdenticalAndEnds) {
   for (bool schema : {false, true}) {
     Json extra = {{"temperature", 0}, {"max_tokens", 64}};
