@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <unordered_map>
 
 #include "grammar/pda.h"
 
@@ -10,13 +12,12 @@ namespace tailor::grammar {
 namespace {
 
 constexpr size_t kMaxCachedReturnIds = size_t(32) << 20;  // ~128 MB of ids, then the cache starts over
-constexpr uint64_t kRefineBudget = 80'000'000;            // state x class x round work for merging states
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-struct U32VecHash {
+struct VecHash {
   size_t operator()(const std::vector<int32_t>& v) const {
     uint64_t h = 1469598103934665603ull;
     for (int32_t x : v) h = (h ^ uint32_t(x)) * 1099511628211ull;
@@ -24,43 +25,110 @@ struct U32VecHash {
   }
 };
 
-// Groups states that behave alike on every byte string of up to `depth` bytes (Moore refinement cut at
-// `depth` rounds): no token can tell them apart, so they share one classification. This is what keeps
-// counted repetitions (maxLength 500) from costing one trie walk per count.
+// Groups states that behave alike on every byte string of up to `depth` bytes: Moore's partition refinement
+// cut at `depth` rounds. No token (at most `depth` bytes) can tell such states apart, so they share one
+// classification; this is what keeps counted repetitions (maxLength 500) from costing one trie walk per
+// count. Incremental: a round only re-examines predecessors of states that moved in the previous round, so
+// long counter chains cost O(states x classes) overall instead of per round.
 std::vector<int32_t> refine_states(const Automaton& A, uint32_t depth) {
-  size_t n = A.states.size();
-  uint32_t C = A.n_classes;
+  const size_t n = A.states.size();
+  const uint32_t C = A.n_classes;
   std::vector<int32_t> cls(n);
-  if (uint64_t(n) * C * depth > kRefineBudget) {
-    for (size_t s = 0; s < n; ++s) cls[s] = int32_t(s);
-    return cls;
-  }
-  std::unordered_map<std::vector<int32_t>, int32_t, U32VecHash> ids;
-  std::vector<int32_t> sig;
-  for (size_t s = 0; s < n; ++s) {
-    const Automaton::State& st = A.states[s];
-    sig.assign({int32_t(st.flags & (Automaton::kFinal | Automaton::kHasBytes))});
-    for (uint32_t k = st.calls_begin; k < st.calls_end; ++k) {
-      sig.push_back(int32_t(A.calls[k].rule));
-      sig.push_back(A.calls[k].ret);
-    }
-    cls[s] = ids.try_emplace(sig, int32_t(ids.size())).first->second;
-  }
-  size_t count = ids.size();
-  std::vector<int32_t> ncls(n);
-  for (uint32_t round = 0; round < depth; ++round) {
-    ids.clear();
+  {
+    std::unordered_map<std::vector<int32_t>, int32_t, VecHash> ids;
+    std::vector<int32_t> sig;
     for (size_t s = 0; s < n; ++s) {
-      sig.assign({cls[s]});
+      const Automaton::State& st = A.states[s];
+      sig.assign({int32_t(st.flags & (Automaton::kFinal | Automaton::kHasBytes))});
+      for (uint32_t k = st.calls_begin; k < st.calls_end; ++k) {
+        sig.push_back(int32_t(A.calls[k].rule));
+        sig.push_back(A.calls[k].ret);
+      }
+      cls[s] = ids.try_emplace(sig, int32_t(ids.size())).first->second;
+    }
+  }
+  size_t n_cls = size_t(*std::max_element(cls.begin(), cls.end())) + 1;
+  std::vector<uint32_t> size(n_cls, 0);
+  for (int32_t c : cls) ++size[size_t(c)];
+  std::vector<std::vector<int32_t>> succ_sig(n_cls);  // successor classes the block's members share
+  // Predecessors by byte moves (CSR).
+  std::vector<uint32_t> poff(n + 1, 0);
+  std::vector<int32_t> preds;
+  {
+    std::vector<std::vector<int32_t>> p(n);
+    for (size_t s = 0; s < n; ++s) {
       for (uint32_t c = 0; c < C; ++c) {
         int32_t t = A.next[s * C + c];
-        sig.push_back(t < 0 ? -1 : cls[size_t(t)]);
+        if (t >= 0 && (p[size_t(t)].empty() || p[size_t(t)].back() != int32_t(s)))
+          p[size_t(t)].push_back(int32_t(s));
       }
-      ncls[s] = ids.try_emplace(sig, int32_t(ids.size())).first->second;
     }
-    cls.swap(ncls);
-    if (ids.size() == count) break;  // stable: further rounds split nothing
-    count = ids.size();
+    for (size_t s = 0; s < n; ++s) poff[s + 1] = poff[s] + uint32_t(p[s].size());
+    preds.reserve(poff[n]);
+    for (auto& v : p) preds.insert(preds.end(), v.begin(), v.end());
+  }
+  std::vector<int32_t> dirty(n);
+  for (size_t s = 0; s < n; ++s) dirty[s] = int32_t(s);
+  std::vector<uint32_t> dcount(n_cls, 0), stamp(n, 0);
+  std::vector<uint8_t> claimed;
+  std::vector<int32_t> sv, moved;
+  for (uint32_t round = 1; round <= depth && !dirty.empty(); ++round) {
+    dcount.assign(n_cls, 0);
+    for (int32_t q : dirty) ++dcount[size_t(cls[size_t(q)])];
+    claimed.assign(n_cls, 0);
+    // (old block, successor classes) -> new block.
+    std::unordered_map<std::vector<int32_t>, int32_t, VecHash> groups;
+    std::vector<int32_t> new_cls(dirty.size());
+    for (size_t k = 0; k < dirty.size(); ++k) {
+      size_t q = size_t(dirty[k]);
+      int32_t X = cls[q];
+      sv.resize(C);
+      for (uint32_t c = 0; c < C; ++c) {
+        int32_t t = A.next[q * C + c];
+        sv[c] = t < 0 ? -1 : cls[size_t(t)];
+      }
+      if (size[size_t(X)] > dcount[size_t(X)] && sv == succ_sig[size_t(X)]) {
+        new_cls[k] = X;  // agrees with the members that did not need re-examining
+        continue;
+      }
+      sv.push_back(X);
+      auto [it, fresh] = groups.try_emplace(sv, -1);
+      if (fresh) {
+        if (size[size_t(X)] == dcount[size_t(X)] && !claimed[size_t(X)]) {
+          it->second = X;  // every member is being re-examined: the first group keeps the id
+          claimed[size_t(X)] = 1;
+        } else {
+          it->second = int32_t(n_cls++);
+          succ_sig.emplace_back();
+          size.push_back(0);
+          claimed.push_back(1);
+        }
+        sv.pop_back();
+        succ_sig[size_t(it->second)] = sv;
+      }
+      int32_t found = it->second;
+      new_cls[k] = found;
+    }
+    moved.clear();
+    for (size_t k = 0; k < dirty.size(); ++k) {
+      size_t q = size_t(dirty[k]);
+      if (new_cls[k] != cls[q]) {
+        --size[size_t(cls[q])];
+        ++size[size_t(new_cls[k])];
+        cls[q] = new_cls[k];
+        moved.push_back(int32_t(q));
+      }
+    }
+    dirty.clear();
+    for (int32_t t : moved) {
+      for (uint32_t j = poff[size_t(t)]; j < poff[size_t(t) + 1]; ++j) {
+        int32_t p = preds[j];
+        if (stamp[size_t(p)] != round) {
+          stamp[size_t(p)] = round;
+          dirty.push_back(p);
+        }
+      }
+    }
   }
   return cls;
 }
@@ -89,13 +157,54 @@ size_t CompiledGrammar::cached_return_sets() const {
   return returns_.size();
 }
 
+size_t CompiledGrammar::n_classes_computed() const {
+  std::lock_guard<std::mutex> lock(class_mu_);
+  return owned_.size();
+}
+
+// One walk of the whole token trie from a representative state of the class, with the stack below it unknown:
+// tokens consumed inside are accepted; nodes where the state's rule can return with bytes left are recorded.
+const TokenClass& CompiledGrammar::compute_class(int32_t c) const {
+  std::lock_guard<std::mutex> lock(class_mu_);
+  if (const TokenClass* p = classes_[size_t(c)].load(std::memory_order_acquire)) return *p;
+  const TokenTrie& trie = vocab_->trie();
+  auto tc = std::make_unique<TokenClass>();
+  StackArena arena;
+  WalkScratch ws;
+  std::vector<int32_t> accepted;
+  Config start{reps_[size_t(c)], -1};
+  t_truncated = false;
+  walk_trie(
+      automaton_, trie, arena, 0, &start, 1, ws,
+      [&](uint32_t node) {
+        for (uint32_t j = trie.tok_begin[node]; j < trie.tok_begin[node + 1]; ++j)
+          accepted.push_back(trie.ids[j]);
+      },
+      [&](uint32_t node) { tc->exits.push_back(node); });
+  tc->inexact = t_truncated;
+  tc->n_accepted = uint32_t(accepted.size());
+  const size_t V = size_t(vocab_->size());
+  if (accepted.size() * 64 > V) {
+    tc->dense.assign(vocab_->mask_words(), 0);
+    for (int32_t id : accepted) tc->dense[size_t(id) >> 5] |= 1u << (id & 31);
+  } else {
+    std::sort(accepted.begin(), accepted.end());
+    tc->sparse = std::move(accepted);
+  }
+  const TokenClass* p = tc.get();
+  owned_.push_back(std::move(tc));
+  classes_[size_t(c)].store(p, std::memory_order_release);
+  return *p;
+}
+
 Result<std::shared_ptr<const CompiledGrammar>> compile_grammar(const Grammar& g,
-                                                               std::shared_ptr<const Vocabulary> vocab) {
+                                                               std::shared_ptr<const Vocabulary> vocab,
+                                                               const CompileOptions& opt) {
   if (!vocab) return invalid_argument("compile_grammar: no vocabulary");
   auto t0 = std::chrono::steady_clock::now();
   auto cg = std::make_shared<CompiledGrammar>();
   cg->vocab_ = vocab;
-  TAILOR_ASSIGN_OR_RETURN(cg->automaton_, build_automaton(g));
+  TAILOR_ASSIGN_OR_RETURN(cg->automaton_, build_automaton(g, opt.limits));
   cg->grammar_text_ = g.to_text();
   const Automaton& A = cg->automaton_;
   cg->stats_.automaton_ms = ms_since(t0);
@@ -104,52 +213,57 @@ Result<std::shared_ptr<const CompiledGrammar>> compile_grammar(const Grammar& g,
   cg->stats_.n_byte_classes = A.n_classes;
 
   auto t1 = std::chrono::steady_clock::now();
-  const TokenTrie& trie = vocab->trie();
-  std::vector<int32_t> group = refine_states(A, trie.max_depth);
-  // One classification per group that has a byte-consuming state.
+  std::vector<int32_t> group = refine_states(A, vocab->trie().max_depth);
+  if (std::getenv("NOREFINE"))
+    for (size_t s = 0; s < group.size(); ++s) group[s] = int32_t(s);
+  cg->stats_.refine_ms = ms_since(t1);
+  // Classes numbered in breadth-first order from the start, so that the eager budget goes to the states a
+  // generation meets first.
   std::vector<int32_t> group_class(A.states.size(), -1);
-  std::vector<int32_t> reps;
   cg->class_of_.assign(A.states.size(), -1);
-  for (size_t s = 0; s < A.states.size(); ++s) {
-    if (!A.has_bytes(int32_t(s))) continue;
-    int32_t& gc = group_class[size_t(group[s])];
-    if (gc < 0) {
-      gc = int32_t(reps.size());
-      reps.push_back(int32_t(s));
+  {
+    std::vector<uint8_t> seen(A.states.size(), 0);
+    std::vector<int32_t> queue{A.root_start()};
+    seen[size_t(A.root_start())] = 1;
+    for (size_t h = 0; h < queue.size(); ++h) {
+      int32_t s = queue[h];
+      if (A.has_bytes(s)) {
+        int32_t& gc = group_class[size_t(group[size_t(s)])];
+        if (gc < 0) {
+          gc = int32_t(cg->reps_.size());
+          cg->reps_.push_back(s);
+        }
+        cg->class_of_[size_t(s)] = gc;
+      }
+      auto visit = [&](int32_t t) {
+        if (t >= 0 && !seen[size_t(t)]) {
+          seen[size_t(t)] = 1;
+          queue.push_back(t);
+        }
+      };
+      for (uint32_t c = 0; c < A.n_classes; ++c) visit(A.next[size_t(s) * A.n_classes + c]);
+      for (uint32_t k = A.states[size_t(s)].calls_begin; k < A.states[size_t(s)].calls_end; ++k) {
+        visit(A.calls[k].ret);
+        visit(A.rules[A.calls[k].rule].start);
+      }
     }
-    cg->class_of_[s] = gc;
   }
-  cg->classes_.resize(reps.size());
-  const size_t V = size_t(vocab->size());
-  const size_t words = vocab->mask_words();
-  StackArena arena;
-  WalkScratch ws;
-  std::vector<int32_t> accepted;
-  for (size_t k = 0; k < reps.size(); ++k) {
-    TokenClass& tc = cg->classes_[k];
-    accepted.clear();
-    arena.clear();
-    Config start{reps[k], -1};
-    walk_trie(
-        A, trie, arena, 0, &start, 1, ws,
-        [&](uint32_t node) {
-          for (uint32_t j = trie.tok_begin[node]; j < trie.tok_begin[node + 1]; ++j)
-            accepted.push_back(trie.ids[j]);
-        },
-        [&](uint32_t node) { tc.exits.push_back(node); });
-    tc.n_accepted = uint32_t(accepted.size());
-    if (accepted.size() * 64 > V) {
-      tc.dense.assign(words, 0);
-      for (int32_t id : accepted) tc.dense[size_t(id) >> 5] |= 1u << (id & 31);
-      ++cg->stats_.n_dense;
-    } else {
-      std::sort(accepted.begin(), accepted.end());
-      tc.sparse = accepted;
-    }
+  const size_t n_classes = cg->reps_.size();
+  cg->classes_ = std::make_unique<std::atomic<const TokenClass*>[]>(n_classes);
+  for (size_t k = 0; k < n_classes; ++k) cg->classes_[k].store(nullptr, std::memory_order_relaxed);
+  cg->stats_.n_token_classes = n_classes;
+
+  auto t2 = std::chrono::steady_clock::now();
+  for (size_t k = 0; k < n_classes; ++k) {
+    const double budget =
+        std::getenv("TAILOR_EAGER_MS") ? std::atof(std::getenv("TAILOR_EAGER_MS")) : opt.eager_ms;
+    if (budget >= 0 && ms_since(t2) >= budget) break;
+    const TokenClass& tc = cg->compute_class(int32_t(k));
+    ++cg->stats_.n_eager;
+    cg->stats_.n_dense += tc.dense.empty() ? 0 : 1;
     cg->stats_.n_exit_nodes += tc.exits.size();
   }
-  cg->stats_.n_token_classes = reps.size();
-  cg->stats_.classify_ms = ms_since(t1);
+  cg->stats_.classify_ms = ms_since(t2);
   return std::shared_ptr<const CompiledGrammar>(std::move(cg));
 }
 

@@ -8,6 +8,7 @@
 // compilation except for the run-time cache, which is thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -28,13 +29,22 @@ struct TokenClass {
   std::vector<int32_t> sparse;  // accepted token ids (when there are few)
   std::vector<uint32_t> exits;  // trie nodes where the rule may return with bytes left
   uint32_t n_accepted = 0;
+  bool inexact = false;  // a configuration set was cut (kMaxConfigs): masks must walk from the real state
+};
+
+struct CompileOptions {
+  // Token classes are computed at compile time in breadth-first order from the start state until this budget
+  // is spent; the rest on first use (then cached). Negative: all at compile time. 0: all on first use.
+  double eager_ms = 40;
+  AutomatonLimits limits;
 };
 
 struct CompileStats {
-  double automaton_ms = 0, classify_ms = 0;
+  double automaton_ms = 0, refine_ms = 0, classify_ms = 0;
   size_t n_states = 0, n_rules = 0, n_byte_classes = 0;
-  size_t n_token_classes = 0;  // distinct state classes walked over the trie
-  size_t n_dense = 0, n_exit_nodes = 0;
+  size_t n_token_classes = 0;            // distinct state classes (each is one walk over the trie)
+  size_t n_eager = 0;                    // of those, computed at compile time
+  size_t n_dense = 0, n_exit_nodes = 0;  // over the eager ones
 };
 
 class CompiledGrammar {
@@ -46,7 +56,13 @@ class CompiledGrammar {
   const std::string& grammar_text() const { return grammar_text_; }
 
   int32_t class_of(int32_t state) const { return class_of_[size_t(state)]; }
-  const TokenClass& token_class(int32_t c) const { return classes_[size_t(c)]; }
+  // The classification of class c, computed now if no one needed it before (thread-safe).
+  const TokenClass& token_class(int32_t c) const {
+    const TokenClass* p = classes_[size_t(c)].load(std::memory_order_acquire);
+    return p ? *p : compute_class(c);
+  }
+  size_t n_token_classes() const { return reps_.size(); }
+  size_t n_classes_computed() const;
 
   // Run-time cache of tokens accepted through returns, keyed by the stack content below the top rule.
   std::shared_ptr<const std::vector<int32_t>> find_returns(const std::string& key) const;
@@ -55,11 +71,16 @@ class CompiledGrammar {
 
  private:
   friend Result<std::shared_ptr<const CompiledGrammar>> compile_grammar(
-      const Grammar& g, std::shared_ptr<const Vocabulary> vocab);
+      const Grammar& g, std::shared_ptr<const Vocabulary> vocab, const CompileOptions& opt);
+  const TokenClass& compute_class(int32_t c) const;
+
   std::shared_ptr<const Vocabulary> vocab_;
   Automaton automaton_;
   std::vector<int32_t> class_of_;  // per state; -1 for states that never consume a byte
-  std::vector<TokenClass> classes_;
+  std::vector<int32_t> reps_;      // per class: one of its states
+  std::unique_ptr<std::atomic<const TokenClass*>[]> classes_;  // published once computed
+  mutable std::vector<std::unique_ptr<TokenClass>> owned_;
+  mutable std::mutex class_mu_;
   CompileStats stats_;
   std::string grammar_text_;
 
@@ -68,8 +89,9 @@ class CompiledGrammar {
   mutable size_t returns_ids_ = 0;
 };
 
-// Builds the automaton and classifies every state against the vocabulary's token trie.
+// Builds the automaton and classifies its states against the vocabulary's token trie.
 Result<std::shared_ptr<const CompiledGrammar>> compile_grammar(const Grammar& g,
-                                                               std::shared_ptr<const Vocabulary> vocab);
+                                                               std::shared_ptr<const Vocabulary> vocab,
+                                                               const CompileOptions& opt = {});
 
 }  // namespace tailor::grammar

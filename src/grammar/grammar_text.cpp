@@ -45,6 +45,7 @@ class Parser {
       uint32_t id = rule_id(name, name_pos);
       if (defined_[id]) return error_at(name_pos, cat("rule \"", name, "\" is defined twice"));
       defined_[id] = true;
+      def_order_.push_back(id);
       Expr body;
       TAILOR_RETURN_IF_ERROR(parse_alt(&body, 0));
       skip_space();
@@ -56,11 +57,17 @@ class Parser {
         return error_at(first_use_[i], cat("rule \"", g_.rules[i].name, "\" is used but never defined"));
       }
     }
-    uint32_t root = g_.find_rule("root");
+    // Rules in the order they are defined (not first mentioned), so that printing and re-parsing is stable.
+    std::vector<uint32_t> remap(g_.rules.size());
+    Grammar out;
+    for (uint32_t k = 0; k < def_order_.size(); ++k) remap[def_order_[k]] = k;
+    for (uint32_t id : def_order_) out.rules.push_back(std::move(g_.rules[id]));
+    for (Rule& r : out.rules) remap_refs(r.body, remap);
+    uint32_t root = out.find_rule("root");
     if (root == UINT32_MAX) return invalid_argument("grammar: no rule named \"root\" (the start rule)");
-    g_.root = root;
-    TAILOR_RETURN_IF_ERROR(g_.validate());
-    return std::move(g_);
+    out.root = root;
+    TAILOR_RETURN_IF_ERROR(out.validate());
+    return out;
   }
 
  private:
@@ -417,8 +424,14 @@ class Parser {
     return {};
   }
 
+  static void remap_refs(Expr& e, const std::vector<uint32_t>& remap) {
+    if (e.kind == ExprKind::rule_ref) e.rule = remap[e.rule];
+    for (Expr& it : e.items) remap_refs(it, remap);
+  }
+
   std::string_view s_;
   size_t pos_ = 0;
+  std::vector<uint32_t> def_order_;
   Grammar g_;
   std::unordered_map<std::string, uint32_t> ids_;
   std::vector<bool> defined_;

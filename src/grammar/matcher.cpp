@@ -32,13 +32,16 @@ void GrammarMatcher::reset() {
   arena_.clear();
   history_.clear();
   Snapshot s;
+  t_truncated = false;
   s.can_end = closure(*A_, arena_, {A_->root_start(), -1}, s.configs, 0);
+  s.truncated = t_truncated;
   history_.push_back(std::move(s));
 }
 
 bool GrammarMatcher::advance(const Snapshot& from, std::string_view bytes, Snapshot* to) {
   if (from.terminated) return false;
   tmp_a_.assign(from.configs.begin(), from.configs.end());
+  t_truncated = false;
   bool end = from.can_end && bytes.empty();
   for (size_t k = 0; k < bytes.size(); ++k) {
     tmp_b_.clear();
@@ -49,6 +52,7 @@ bool GrammarMatcher::advance(const Snapshot& from, std::string_view bytes, Snaps
   to->configs.assign(tmp_a_.begin(), tmp_a_.end());
   to->can_end = end;
   to->terminated = false;
+  to->truncated = t_truncated;
   return true;
 }
 
@@ -104,6 +108,7 @@ std::shared_ptr<const std::vector<int32_t>> GrammarMatcher::returns_for(const Co
   if (auto hit = g_->find_returns(key_)) return hit;
 
   auto ids = std::make_shared<std::vector<int32_t>>();
+  t_truncated = false;
   if (c.parent >= 0) {
     // The top rule returns: continue in the caller, then walk each return node's subtree from there.
     std::vector<Config> ctx;
@@ -123,6 +128,7 @@ std::shared_ptr<const std::vector<int32_t>> GrammarMatcher::returns_for(const Co
       ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
     }
   }
+  if (t_truncated) return nullptr;  // the caller falls back to an exact walk
   std::shared_ptr<const std::vector<int32_t>> out = std::move(ids);
   g_->store_returns(key_, out);
   return out;
@@ -134,10 +140,12 @@ void GrammarMatcher::fill_next_token_mask(std::span<uint32_t> mask) {
   TAILOR_CHECK(mask.size() >= words) << "token mask has " << mask.size() << " words, the vocabulary needs "
                                      << words;
   const Snapshot& s = cur();
+  if (s.truncated) return fill_by_walk(mask);
   bool first = true;
   for (const Config& c : s.configs) {
     int32_t cls = g_->class_of(c.top);
     const TokenClass& tc = g_->token_class(cls);
+    if (tc.inexact) return fill_by_walk(mask);
     if (!tc.dense.empty()) {
       if (first) {
         std::memcpy(mask.data(), tc.dense.data(), words * sizeof(uint32_t));
@@ -151,6 +159,7 @@ void GrammarMatcher::fill_next_token_mask(std::span<uint32_t> mask) {
     first = false;
     if (!tc.exits.empty()) {
       auto extra = returns_for(c, cls);
+      if (!extra) return fill_by_walk(mask);
       for (int32_t id : *extra) mask[size_t(id) >> 5] |= 1u << (id & 31);
     }
   }
@@ -161,6 +170,30 @@ void GrammarMatcher::fill_next_token_mask(std::span<uint32_t> mask) {
   // Bits past the vocabulary (padding of the last word, extra words) stay clear.
   if (v.size() % 32) mask[words - 1] &= (1u << (v.size() % 32)) - 1;
   if (mask.size() > words) std::memset(mask.data() + words, 0, (mask.size() - words) * sizeof(uint32_t));
+}
+
+// The exact mask by walking the token trie from the current configurations with the same steps accept_token
+// takes: used when a configuration set was cut, where per-class data and accept_token could disagree.
+void GrammarMatcher::fill_by_walk(std::span<uint32_t> mask) {
+  const Vocabulary& v = g_->vocab();
+  const size_t words = v.mask_words();
+  std::memset(mask.data(), 0, mask.size() * sizeof(uint32_t));
+  const Snapshot& s = cur();
+  const TokenTrie& trie = v.trie();
+  if (!s.terminated && !s.configs.empty()) {
+    walk_trie(
+        *A_, trie, arena_, 0, s.configs.data(), s.configs.size(), ws_,
+        [&](uint32_t n) {
+          for (uint32_t j = trie.tok_begin[n]; j < trie.tok_begin[n + 1]; ++j) {
+            mask[size_t(trie.ids[j]) >> 5] |= 1u << (trie.ids[j] & 31);
+          }
+        },
+        [](uint32_t) {});
+  }
+  if (s.can_end && !s.terminated) {
+    for (int32_t id : v.eos_ids()) mask[size_t(id) >> 5] |= 1u << (id & 31);
+  }
+  (void)words;
 }
 
 std::string GrammarMatcher::jump_forward(size_t max_bytes) const {

@@ -58,7 +58,9 @@ class GrammarMatcher : public TokenConstraint {
     std::vector<Config> configs;  // byte-ready configurations
     bool can_end = false;
     bool terminated = false;
+    bool truncated = false;  // the configuration set was cut at kMaxConfigs
   };
+  void fill_by_walk(std::span<uint32_t> mask);
   const Snapshot& cur() const { return history_.back(); }
   bool advance(const Snapshot& from, std::string_view bytes, Snapshot* to);
   std::shared_ptr<const std::vector<int32_t>> returns_for(const Config& c, int32_t cls);

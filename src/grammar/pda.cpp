@@ -1,5 +1,7 @@
 #include "grammar/pda.h"
 
+#include <unordered_set>
+
 namespace tailor::grammar {
 
 bool closure(const Automaton& A, StackArena& arena, Config c, std::vector<Config>& out, size_t from) {
@@ -15,9 +17,24 @@ bool closure(const Automaton& A, StackArena& arena, Config c, std::vector<Config
   work.push_back(c);
   seen.push_back(c);
   bool end = false;
+  thread_local std::unordered_set<uint64_t> seen_set;  // used once `seen` grows past a linear scan's worth
+  seen_set.clear();
+  auto key = [](Config y) { return (uint64_t(uint32_t(y.top)) << 32) | uint32_t(y.parent); };
   auto visit = [&](Config y) {
-    for (const Config& s : seen) {
-      if (s == y) return;
+    if (seen.size() < 32) {
+      for (const Config& s : seen) {
+        if (s == y) return;
+      }
+      if (seen.size() == 31) {
+        for (const Config& s : seen) seen_set.insert(key(s));
+        seen_set.insert(key(y));
+      }
+    } else {
+      if (seen.size() >= 4 * kMaxConfigs) {
+        t_truncated = true;
+        return;
+      }
+      if (!seen_set.insert(key(y)).second) return;
     }
     seen.push_back(y);
     work.push_back(y);

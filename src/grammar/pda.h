@@ -44,9 +44,21 @@ class StackArena {
   std::unordered_map<uint64_t, int32_t> index_;
 };
 
+// Highly ambiguous grammars (e.g. `a ::= "x" a{3,5} | ""` nested) can have exponentially many stacks after a
+// few bytes. Sets are cut at this size, deterministically (first come first kept). Every kept configuration
+// can still complete, so a cut only narrows the generated language; when it happens the flag is raised and
+// the matcher computes masks by walking the trie from its exact configuration set, so that masks and
+// accept_token stay consistent.
+constexpr size_t kMaxConfigs = 64;
+inline thread_local bool t_truncated = false;
+
 inline void add_unique(std::vector<Config>& out, size_t from, Config c) {
   for (size_t i = from; i < out.size(); ++i) {
     if (out[i] == c) return;
+  }
+  if (out.size() - from >= kMaxConfigs) {
+    t_truncated = true;
+    return;
   }
   out.push_back(c);
 }
@@ -98,7 +110,7 @@ void walk_trie(const Automaton& A, const TokenTrie& trie, StackArena& arena, uin
                const Config* start, size_t n_start, WalkScratch& ws, OnTokens&& on_tokens,
                OnBottom&& on_bottom) {
   const uint16_t base = trie.depth[root];
-  size_t max_rel = size_t(trie.max_depth - base) + 2;
+  const size_t max_rel = size_t(trie.max_depth - base) + 2;
   ws.level.assign(max_rel + 1, 0);
   ws.bytes.resize(max_rel + 1);
   ws.pool.assign(start, start + n_start);
@@ -106,17 +118,41 @@ void walk_trie(const Automaton& A, const TokenTrie& trie, StackArena& arena, uin
   ws.level[1] = uint32_t(n_start);
   ws.bytes[0] = {0, 0, 0, 0};
   for (size_t k = 0; k < n_start; ++k) or_allowed(ws.bytes[0], A.allowed[size_t(start[k].top)]);
+  const uint8_t* tbyte = trie.byte.data();
+  const uint16_t* tdepth = trie.depth.data();
+  const uint32_t* tend = trie.end.data();
+  const int32_t* next = A.next.data();
+  const size_t C = A.n_classes;
   uint32_t i = root + 1;
-  const uint32_t stop = trie.end[root];
+  const uint32_t stop = tend[root];
   while (i < stop) {
-    uint32_t d = trie.depth[i] - base;  // >= 1
-    uint8_t b = trie.byte[i];
-    if (!test_byte(ws.bytes[d - 1], b)) {
-      i = trie.end[i];
+    const uint32_t d = tdepth[i] - base;  // >= 1
+    const uint8_t b = tbyte[i];
+    const uint32_t pb = ws.level[d - 1], pe = ws.level[d];
+    if (pe - pb == 1) {
+      // Fast path: one configuration, and the byte leads to a state that needs no call/return expansion.
+      const Config c = ws.pool[pb];
+      const int32_t t = next[size_t(c.top) * C + A.byte_class[b]];
+      if (t < 0) {
+        i = tend[i];
+        continue;
+      }
+      if (!A.needs_closure(t)) {
+        on_tokens(i);
+        if (tend[i] != i + 1) {  // has children: they read this level
+          ws.pool.resize(pe + 1);
+          ws.pool[pe] = {t, c.parent};
+          ws.level[d + 1] = pe + 1;
+          ws.bytes[d] = A.allowed[size_t(t)];
+        }
+        ++i;
+        continue;
+      }
+    } else if (!test_byte(ws.bytes[d - 1], b)) {
+      i = tend[i];
       continue;
     }
-    ws.pool.resize(ws.level[d]);
-    uint32_t pb = ws.level[d - 1], pe = ws.level[d];
+    ws.pool.resize(pe);
     bool end;
     if (pe - pb == 1) {
       Config c = ws.pool[pb];
@@ -127,22 +163,21 @@ void walk_trie(const Automaton& A, const TokenTrie& trie, StackArena& arena, uin
       parent.assign(ws.pool.begin() + pb, ws.pool.begin() + pe);
       end = step_all(A, arena, parent.data(), parent.size(), b, ws.pool);
     }
-    uint32_t n_new = uint32_t(ws.pool.size()) - ws.level[d];
+    const uint32_t n_new = uint32_t(ws.pool.size()) - pe;
     if (n_new == 0 && !end) {
-      i = trie.end[i];
+      i = tend[i];
       continue;
     }
     on_tokens(i);
-    if (end && trie.end[i] > i + 1) on_bottom(i);
+    if (end && tend[i] > i + 1) on_bottom(i);
     if (n_new == 0) {
-      i = trie.end[i];
+      i = tend[i];
       continue;
     }
     ws.level[d + 1] = uint32_t(ws.pool.size());
     auto& acc = ws.bytes[d];
     acc = {0, 0, 0, 0};
-    for (uint32_t k = ws.level[d]; k < ws.level[d + 1]; ++k)
-      or_allowed(acc, A.allowed[size_t(ws.pool[k].top)]);
+    for (uint32_t k = pe; k < ws.level[d + 1]; ++k) or_allowed(acc, A.allowed[size_t(ws.pool[k].top)]);
     ++i;
   }
 }

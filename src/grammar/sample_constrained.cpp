@@ -19,7 +19,7 @@ Result<ConstrainedGeneration> sample_constrained(GrammarMatcher& matcher, Sample
                                 " is smaller than the grammar's vocabulary (", vocab.size(), ")"));
   }
   ConstrainedGeneration out;
-  std::vector<float> logits(size_t(n_vocab));
+  std::vector<float> logits(static_cast<size_t>(n_vocab));
   std::vector<uint32_t> mask((size_t(n_vocab) + 31) / 32);
   std::vector<int32_t> history(prompt.begin(), prompt.end());
   for (int step = 0; step < opt.max_tokens; ++step) {
@@ -44,6 +44,12 @@ Result<ConstrainedGeneration> sample_constrained(GrammarMatcher& matcher, Sample
     }
     int32_t id = sampler.sample(logits, history, mask);
     if (id < 0) {
+      size_t allowed = 0;
+      for (uint32_t w : mask) allowed += size_t(__builtin_popcount(w));
+      if (allowed > 0) {
+        return internal_error(cat("the sampler picked no token although the grammar mask allows ", allowed,
+                                  " (after ", out.tokens.size(), " tokens)"));
+      }
       return internal_error(cat("grammar allowed no token after ", out.tokens.size(),
                                 " tokens (text so far: ", out.text.size(), " bytes)"));
     }

@@ -1,0 +1,55 @@
+// Shared helpers for the grammar tests: real vocabularies from the tokenizer module, a byte-level vocabulary
+// for language-membership checks, random logits, and the two JSON Schema validators (valijson in-process,
+// python3-jsonschema in one batched subprocess).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "grammar/compiled_grammar.h"
+#include "grammar/grammar.h"
+#include "grammar/sample_constrained.h"
+#include "grammar/vocab.h"
+
+namespace tailor::grammar::testing {
+
+std::string source_path(const std::string& rel);  // under the repository root
+
+// "qwen3" or "llama3": token bytes from Tokenizer::token_bytes, special tokens excluded, end tokens as EOS.
+// Loaded once per process.
+Result<std::shared_ptr<const Vocabulary>> real_vocab(const std::string& name);
+// 256 single-byte tokens (id = byte) and EOS = 256: every byte string is tokenizable.
+std::shared_ptr<const Vocabulary> byte_vocab();
+
+// Compiles g against byte_vocab().
+Result<std::shared_ptr<const CompiledGrammar>> compile_bytes(const Grammar& g);
+// Whether the grammar's language contains exactly `text`.
+bool matches(const std::shared_ptr<const CompiledGrammar>& g, std::string_view text);
+
+// Cheap uniform random logits in [0, scale): fast enough for 150k-token vocabularies per step.
+LogitsFn random_logits(uint64_t seed, float scale = 8.0f);
+
+// Validates `instance_json` against `schema_json` with valijson (draft picked from $schema). Empty = valid.
+std::string valijson_error(const std::string& schema_json, const std::string& instance_json);
+
+struct PyBatchEntry {
+  std::string name;
+  std::string schema_json;
+  std::vector<std::string> outputs;
+};
+struct PyFailure {
+  std::string name, output, error;
+};
+// Runs tests/grammar/validate_json_outputs.py once over all entries.
+Result<std::vector<PyFailure>> python_validate(const std::vector<PyBatchEntry>& batch, size_t* checked);
+
+// Schema files of the suite (tests/data/grammar/schemas/*.json), sorted by name.
+std::vector<std::string> suite_schema_names();
+Result<std::string> read_text(const std::string& path);
+
+}  // namespace tailor::grammar::testing
