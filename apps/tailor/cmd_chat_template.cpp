@@ -92,7 +92,7 @@ int run(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-TAILOR_COMMAND(chat_template,
-               {"chat-template", "render a model's chat template for a conversation", kUsage, run});
+TAILOR_COMMAND(chat_template, "chat-template", "render a model's chat template for a conversation", kUsage,
+               run);
 
 }  // namespace tailor::cli

@@ -54,6 +54,9 @@ struct Expr {
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
   ExprPtr dyn_args, dyn_kwargs;
   int builtin = -1;  // filter/test: index in the builtin table, -1 when unknown (fails when reached)
+  // Built from literals only. jinja2 folds such expressions at compile time, through its lenient getitem: a
+  // constant slice of a non-sequence yields undefined where a runtime one raises.
+  bool is_const = false;
 };
 
 enum class StmtKind : uint8_t {

@@ -45,6 +45,11 @@ struct JsonDumpOptions {
 };
 std::string json_dumps(const Value& v, const JsonDumpOptions& opt);
 
+// Python's float(text) and int(text, base) (whitespace, signs, underscores, prefixes; false when Python
+// raises ValueError).
+bool parse_py_float(const std::string& text, double* out);
+bool parse_py_int(const std::string& text, int64_t base, int64_t* out);
+
 // Python's printf-style `str % args` and str.format().
 std::string percent_format(Interpreter& in, const std::string& fmt, const Value& args);
 std::string str_format(Interpreter& in, const std::string& fmt, Args& args);

@@ -1,4 +1,4 @@
-// jinja2's builtin filters and tests (jinja2/filters.py, jinja2/tests.py), with transformers' tojson.
+// jinja2's builtin filters (jinja2/filters.py), with transformers' tojson.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -62,6 +62,12 @@ int64_t as_index(const Value& v, const char* what) {
   return v.as_int();
 }
 
+// sorted()'s reverse= must be an int (bool included), as Python checks.
+bool reverse_flag(const Value& v) {
+  if (v.is_integral()) return v.as_int() != 0;
+  fail(std::string("'") + v.type_name() + "' object cannot be interpreted as an integer");
+}
+
 // Python's sorted(..., key=..., reverse=...): stable, raising TypeError for incomparable keys.
 std::vector<Value> sorted_by(std::vector<Value> items, const std::vector<Value>& keys, bool reverse) {
   std::vector<size_t> idx(items.size());
@@ -97,21 +103,23 @@ Value f_attr(Interpreter& in, const Value& v, Args& a) {
   return in.getattr(v, name.str());
 }
 
-Value f_batch(Interpreter&, const Value& v, Args& a) {
+Value f_batch(Interpreter& in, const Value& v, Args& a) {
   ArgBinder b("batch", a, {"linecount", "fill_with"});
   int64_t n = as_index(b.required(0), "linecount");
-  if (n <= 0) fail("batch size must be positive");
   std::vector<Value> out, cur;
   for (auto& item : py_iterate(v)) {
-    if (static_cast<int64_t>(cur.size()) == n) {
+    if (static_cast<int64_t>(cur.size()) == n) {  // as jinja2 checks it: batch(0) starts with an empty batch
       out.push_back(Value::list(std::move(cur)));
       cur.clear();
     }
     cur.push_back(item);
   }
   if (!cur.empty()) {
-    if (b.has(1) && !b.get(1).is_none())
+    if (b.has(1) && !b.get(1).is_none() && n > static_cast<int64_t>(cur.size())) {
+      if (n > 10'000'000) fail("batch size is too large");
+      in.charge(static_cast<uint64_t>(n));
       while (static_cast<int64_t>(cur.size()) < n) cur.push_back(b.get(1));
+    }
     out.push_back(Value::list(std::move(cur)));
   }
   return generator(std::move(out));
@@ -160,7 +168,7 @@ Value f_dictsort(Interpreter&, const Value& v, Args& a) {
     Value key = pos == 0 ? Value::string(k) : val;
     keys.push_back(case_sensitive ? key : ignore_case(key));
   }
-  return Value::list(sorted_by(std::move(items), keys, b.get_or(2, Value::boolean(false)).truthy()));
+  return Value::list(sorted_by(std::move(items), keys, reverse_flag(b.get_or(2, Value::boolean(false)))));
 }
 
 Value f_escape(Interpreter&, const Value& v, Args& a) {
@@ -176,12 +184,8 @@ Value f_forceescape(Interpreter&, const Value& v, Args& a) {
 
 Value f_first(Interpreter&, const Value& v, Args& a) {
   ArgBinder b("first", a, {});
-  if (v.is_list()) {
-    if (!v.items().empty()) return v.items().front();
-  } else {
-    auto items = py_iterate(v);
-    if (!items.empty()) return items.front();
-  }
+  auto items = py_iterate(v);
+  if (!items.empty()) return items.front();
   return Value::undefined("No first item, sequence was empty.");
 }
 
@@ -189,102 +193,43 @@ Value f_last(Interpreter&, const Value& v, Args& a) {
   ArgBinder b("last", a, {});
   if (v.is_list() && (v.seq() == Seq::generator || v.seq() == Seq::reverse_iterator))
     fail(std::string("'") + v.type_name() + "' object is not reversible");
-  auto items = v.is_list() ? v.items() : py_iterate(v);
+  auto items = py_iterate(v);
   if (!items.empty()) return items.back();
   return Value::undefined("No last item, sequence was empty.");
 }
 
-// Python float(x) for strings: optional whitespace, sign, digits with underscores, inf/nan.
-bool parse_py_float(const std::string& text, double* out) {
-  std::string s = py_strip(text, nullptr, 0);
-  std::string clean;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '_') {
-      if (i == 0 || i + 1 >= s.size() || !std::isdigit(static_cast<unsigned char>(s[i - 1])) ||
-          !std::isdigit(static_cast<unsigned char>(s[i + 1])))
-        return false;
-      continue;
-    }
-    clean += s[i];
-  }
-  if (clean.empty()) return false;
-  std::string lower = py_lower(clean);
-  std::string body = (lower[0] == '+' || lower[0] == '-') ? lower.substr(1) : lower;
-  if (body == "inf" || body == "infinity" || body == "nan") {
-    double x = body == "nan" ? NAN : INFINITY;
-    *out = lower[0] == '-' ? -x : x;
-    return true;
-  }
-  if (body.find_first_not_of("0123456789.e+-") != std::string::npos) return false;
-  char* end = nullptr;
-  *out = std::strtod(clean.c_str(), &end);
-  return end && *end == 0;
-}
-
-// Python int(text, base).
-bool parse_py_int(const std::string& text, int64_t base, int64_t* out) {
-  std::string s = py_strip(text, nullptr, 0);
-  bool neg = false;
-  size_t i = 0;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
-  auto prefix_base = [&](char c) -> int64_t {
-    c = static_cast<char>(std::tolower(c));
-    return c == 'x' ? 16 : (c == 'o' ? 8 : (c == 'b' ? 2 : 0));
-  };
-  if (i + 1 < s.size() && s[i] == '0' && prefix_base(s[i + 1]) &&
-      (base == 0 || base == prefix_base(s[i + 1]))) {
-    base = prefix_base(s[i + 1]);
-    i += 2;
-    if (i < s.size() && s[i] == '_') ++i;
-  } else if (base == 0) {
-    base = 10;
-    // Python rejects "010" with base 0
-    if (i + 1 < s.size() && s[i] == '0' && s.find_first_not_of("0_", i) != std::string::npos) return false;
-  }
-  if (base < 2 || base > 36 || i >= s.size()) return false;
-  int64_t v = 0;
-  bool any = false;
-  for (; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '_' && any && i + 1 < s.size() && s[i + 1] != '_') continue;
-    int d = std::isdigit(static_cast<unsigned char>(c))   ? c - '0'
-            : std::isalpha(static_cast<unsigned char>(c)) ? std::tolower(c) - 'a' + 10
-                                                          : 99;
-    if (d >= base) return false;
-    if (__builtin_mul_overflow(v, base, &v) || __builtin_add_overflow(v, d, &v))
-      fail("integer overflow (tailor's integers are 64-bit)");
-    any = true;
-  }
-  if (!any) return false;
-  *out = neg ? -v : v;
-  return true;
-}
-
-Value to_int_or_default(const Value& v, const Value& def, int64_t base) {
-  if (v.is_integral()) return Value::integer(v.as_int());
-  if (v.is_float()) {
-    double d = v.as_double();
-    if (std::isnan(d) || std::isinf(d) || std::fabs(d) >= 9.2e18) return def;
+// jinja2's int filter: int(value, base) for strings, int(value) otherwise; on failure int(float(value)); on
+// failure the default. A non-integer base makes int() raise, which lands on the fallbacks too.
+Value to_int_or_default(const Value& v, const Value& def, const Value& base_value) {
+  // int(float): NaN is a ValueError (-> default); infinities and values past 64 bits raise.
+  auto from_double = [&](double d) {
+    if (std::isnan(d)) return def;
+    if (std::isinf(d)) fail("cannot convert float infinity to integer");
+    if (std::fabs(d) >= 9.2e18) fail("integer overflow (tailor's integers are 64-bit)");
     return Value::integer(static_cast<int64_t>(d));
-  }
+  };
+  if (v.is_undefined())
+    raise_undefined(v);  // int(Undefined) raises UndefinedError, which jinja2 lets through
+  int64_t base = base_value.is_integral() ? base_value.as_int() : -1;
+  if (v.is_integral()) return Value::integer(v.as_int());
+  if (v.is_float()) return from_double(v.as_double());
   if (v.is_string()) {
     int64_t i;
-    if (parse_py_int(v.str(), base, &i)) return Value::integer(i);
+    if (base >= 0 && parse_py_int(v.str(), base, &i)) return Value::integer(i);
     double d;
-    if (parse_py_float(v.str(), &d) && !std::isnan(d) && !std::isinf(d) && std::fabs(d) < 9.2e18)
-      return Value::integer(static_cast<int64_t>(d));
+    if (parse_py_float(v.str(), &d)) return from_double(d);
   }
   return def;
 }
 
 Value f_int(Interpreter&, const Value& v, Args& a) {
   ArgBinder b("int", a, {"default", "base"});
-  return to_int_or_default(v, b.get_or(0, Value::integer(0)),
-                           as_index(b.get_or(1, Value::integer(10)), "base"));
+  return to_int_or_default(v, b.get_or(0, Value::integer(0)), b.get_or(1, Value::integer(10)));
 }
 
 Value f_float(Interpreter&, const Value& v, Args& a) {
   ArgBinder b("float", a, {"default"});
+  if (v.is_undefined()) raise_undefined(v);
   if (v.is_number()) return Value::floating(v.as_double());
   double d;
   if (v.is_string() && parse_py_float(v.str(), &d)) return Value::floating(d);
@@ -317,7 +262,11 @@ Value f_indent(Interpreter& in, const Value& v, Args& a) {
   }
   bool first = b.get_or(1, Value::boolean(false)).truthy(),
        blank = b.get_or(2, Value::boolean(false)).truthy();
-  Value sv = v.is_string() ? v : Value::string(py_str(v));
+  // jinja2 appends "\n" to the value itself: anything but a string fails.
+  if (v.is_undefined()) raise_undefined(v);
+  if (!v.is_string())
+    fail(std::string("unsupported operand type(s) for +=: '") + v.type_name() + "' and 'str'");
+  const Value& sv = v;
   std::vector<std::string> lines = py_splitlines(sv.str() + "\n", false);
   std::string rv;
   if (blank) {
@@ -497,7 +446,7 @@ Value f_reverse(Interpreter&, const Value& v, Args& a) {
   }
   if (v.is_list() && (v.seq() == Seq::generator || v.seq() == Seq::reverse_iterator)) {
     // reversed() fails on iterators, so jinja falls back to list(value).reverse().
-    std::vector<Value> items = v.items();
+    std::vector<Value> items = py_iterate(v);
     std::reverse(items.begin(), items.end());
     return Value::list(std::move(items));
   }
@@ -559,7 +508,7 @@ Value f_slice(Interpreter&, const Value& v, Args& a) {
 
 Value f_sort(Interpreter& in, const Value& v, Args& a) {
   ArgBinder b("sort", a, {"reverse", "case_sensitive", "attribute"});
-  bool reverse = b.get_or(0, Value::boolean(false)).truthy();
+  bool reverse = reverse_flag(b.get_or(0, Value::boolean(false)));
   bool case_sensitive = b.get_or(1, Value::boolean(false)).truthy();
   std::vector<Value> items = py_iterate(v);
   in.charge(items.size() * 4);
@@ -709,18 +658,22 @@ Value f_truncate(Interpreter&, const Value& v, Args& a) {
   ArgBinder b("truncate", a, {"length", "killwords", "end", "leeway"});
   int64_t length = as_index(b.get_or(0, Value::integer(255)), "length");
   bool killwords = b.get_or(1, Value::boolean(false)).truthy();
-  std::string end = py_str(b.get_or(2, Value::string("...")));
+  Value end_v = b.get_or(2, Value::string("..."));
   Value lw = b.get_or(3, Value::none());
   int64_t leeway = lw.is_none() ? 5 : as_index(lw, "leeway");
-  int64_t end_len = static_cast<int64_t>(cp_count(end));
+  int64_t end_len = py_len(end_v);
   if (length < end_len)
     fail("expected length >= " + std::to_string(end_len) + ", got " + std::to_string(length));
   if (leeway < 0) fail("expected leeway >= 0");
-  std::string s = py_str(v);
+  // jinja2 does not convert the value: len() of a list works and returns the list when short enough.
+  if (py_len(v) <= length + leeway) return v;
+  if (!v.is_string() || !end_v.is_string())
+    fail(std::string("truncate needs a string, got ") + v.type_name());
+  const std::string& s = v.str();
+  const std::string& end = end_v.str();
   std::vector<size_t> off = cp_offsets(s);
   int64_t n = static_cast<int64_t>(off.size() - 1);
-  if (n <= length + leeway) return v.is_string() ? v : Value::string(s);
-  std::string head = s.substr(0, off[static_cast<size_t>(std::min(n, length - end_len))]);
+  std::string head = s.substr(0, off[static_cast<size_t>(std::clamp<int64_t>(length - end_len, 0, n))]);
   if (killwords) return Value::string(head + end);
   size_t sp = head.rfind(' ');
   if (sp != std::string::npos) head = head.substr(0, sp);
@@ -733,7 +686,7 @@ Value f_unique(Interpreter& in, const Value& v, Args& a) {
   std::vector<Value> out, seen;
   for (auto& item : py_iterate(v)) {
     Value key = get(in, item);
-    if (key.is_plain_list() || key.is_dict()) fail(std::string("unhashable type: '") + key.type_name() + "'");
+    require_hashable(key);
     bool dup = false;
     for (auto& s : seen)
       if (py_equal(s, key)) {
@@ -768,229 +721,56 @@ Value f_wordcount(Interpreter&, const Value& v, Args& a) {
 struct FilterDef {
   const char* name;
   Value (*fn)(Interpreter&, const Value&, Args&);
+  bool generator = false;  // returns a Python generator: errors surface only when it is consumed
 };
 
 const FilterDef kFilters[] = {
-    {"abs", f_abs},           {"attr", f_attr},
-    {"batch", f_batch},       {"capitalize", f_capitalize},
-    {"center", f_center},     {"count", f_length},
-    {"d", f_default},         {"default", f_default},
-    {"dictsort", f_dictsort}, {"e", f_escape},
-    {"escape", f_escape},     {"first", f_first},
-    {"float", f_float},       {"forceescape", f_forceescape},
-    {"format", f_format},     {"indent", f_indent},
-    {"int", f_int},           {"items", f_items},
-    {"join", f_join},         {"last", f_last},
-    {"length", f_length},     {"list", f_list},
-    {"lower", f_lower},       {"map", f_map},
-    {"max", f_max},           {"min", f_min},
-    {"reject", f_reject},     {"rejectattr", f_rejectattr},
-    {"replace", f_replace},   {"reverse", f_reverse},
-    {"round", f_round},       {"safe", f_safe},
-    {"select", f_select},     {"selectattr", f_selectattr},
-    {"slice", f_slice},       {"sort", f_sort},
-    {"string", f_string},     {"striptags", f_striptags},
-    {"sum", f_sum},           {"title", f_title},
-    {"tojson", f_tojson},     {"trim", f_trim},
-    {"truncate", f_truncate}, {"unique", f_unique},
-    {"upper", f_upper},       {"wordcount", f_wordcount},
-};
-
-// ---- tests ------------------------------------------------------------------------------------------------
-
-bool t_odd(Interpreter& in, const Value& v, Args& a) {
-  ArgBinder b("odd", a, {});
-  return py_equal(arith(in, Op::mod, v, Value::integer(2)), Value::integer(1));
-}
-bool t_even(Interpreter& in, const Value& v, Args& a) {
-  ArgBinder b("even", a, {});
-  return py_equal(arith(in, Op::mod, v, Value::integer(2)), Value::integer(0));
-}
-bool t_divisibleby(Interpreter& in, const Value& v, Args& a) {
-  ArgBinder b("divisibleby", a, {"num"});
-  return py_equal(arith(in, Op::mod, v, b.required(0)), Value::integer(0));
-}
-bool t_defined(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("defined", a, {});
-  return !v.is_undefined();
-}
-bool t_undefined(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("undefined", a, {});
-  return v.is_undefined();
-}
-bool t_none(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("none", a, {});
-  return v.is_none();
-}
-bool t_boolean(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("boolean", a, {});
-  return v.is_bool();
-}
-bool t_false(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("false", a, {});
-  return v.is_bool() && !v.as_bool();
-}
-bool t_true(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("true", a, {});
-  return v.is_bool() && v.as_bool();
-}
-bool t_integer(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("integer", a, {});
-  return v.is_int();
-}
-bool t_float(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("float", a, {});
-  return v.is_float();
-}
-bool t_lower(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("lower", a, {});
-  return py_islower(py_str(v));
-}
-bool t_upper(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("upper", a, {});
-  return py_isupper(py_str(v));
-}
-bool t_string(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("string", a, {});
-  return v.is_string();
-}
-bool t_mapping(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("mapping", a, {});
-  return v.is_dict();
-}
-bool t_number(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("number", a, {});
-  return v.is_number();
-}
-bool t_sequence(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("sequence", a, {});
-  // len() and __getitem__: str, list, tuple, dict, and jinja's Undefined.
-  return v.is_string() || v.is_sequence() || v.is_dict() || v.is_undefined();
-}
-bool t_iterable(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("iterable", a, {});
-  return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined() || v.kind() == Kind::loop;
-}
-bool t_callable(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("callable", a, {});
-  return v.is_callable() || v.is_undefined() || v.kind() == Kind::loop;
-}
-bool t_sameas(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("sameas", a, {"other"});
-  const Value& o = b.required(0);
-  if (v.kind() != o.kind()) return false;
-  switch (v.kind()) {
-    case Kind::none:
-    case Kind::undefined:
-      return v.is_none() || false;
-    case Kind::boolean:
-      return v.as_bool() == o.as_bool();
-    case Kind::integer:
-      return v.as_int() == o.as_int() && v.as_int() >= -5 && v.as_int() <= 256;
-    case Kind::string:
-      return v.str_ptr() == o.str_ptr();
-    case Kind::list:
-      return v.list_ptr() == o.list_ptr();
-    case Kind::dict:
-      return v.dict_ptr() == o.dict_ptr();
-    case Kind::ns:
-      return v.ns() == o.ns();
-    case Kind::callable:
-      return v.callable() == o.callable();
-    case Kind::loop:
-      return v.loop() == o.loop();
-    default:
-      return false;
-  }
-}
-bool t_escaped(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("escaped", a, {});
-  return v.is_markup();
-}
-bool t_in(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("in", a, {"seq"});
-  return py_contains(b.required(0), v);
-}
-bool t_eq(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("eq", a, {"other"});
-  return py_equal(v, b.required(0));
-}
-bool t_ne(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("ne", a, {"other"});
-  return !py_equal(v, b.required(0));
-}
-bool t_lt(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("lt", a, {"other"});
-  return py_order(v, b.required(0)) == -1;
-}
-bool t_le(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("le", a, {"other"});
-  int o = py_order(v, b.required(0));
-  return o == -1 || o == 0;
-}
-bool t_gt(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("gt", a, {"other"});
-  return py_order(v, b.required(0)) == 1;
-}
-bool t_ge(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("ge", a, {"other"});
-  int o = py_order(v, b.required(0));
-  return o == 1 || o == 0;
-}
-bool t_filter(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("filter", a, {});
-  return v.is_string() && find_filter(v.str()) >= 0;
-}
-bool t_test(Interpreter&, const Value& v, Args& a) {
-  ArgBinder b("test", a, {});
-  return v.is_string() && find_test(v.str()) >= 0;
-}
-
-struct TestDef {
-  const char* name;
-  bool (*fn)(Interpreter&, const Value&, Args&);
-};
-
-const TestDef kTests[] = {
-    {"odd", t_odd},
-    {"even", t_even},
-    {"divisibleby", t_divisibleby},
-    {"defined", t_defined},
-    {"undefined", t_undefined},
-    {"none", t_none},
-    {"boolean", t_boolean},
-    {"false", t_false},
-    {"true", t_true},
-    {"integer", t_integer},
-    {"float", t_float},
-    {"lower", t_lower},
-    {"upper", t_upper},
-    {"string", t_string},
-    {"mapping", t_mapping},
-    {"number", t_number},
-    {"sequence", t_sequence},
-    {"iterable", t_iterable},
-    {"callable", t_callable},
-    {"sameas", t_sameas},
-    {"escaped", t_escaped},
-    {"in", t_in},
-    {"==", t_eq},
-    {"eq", t_eq},
-    {"equalto", t_eq},
-    {"!=", t_ne},
-    {"ne", t_ne},
-    {">", t_gt},
-    {"gt", t_gt},
-    {"greaterthan", t_gt},
-    {">=", t_ge},
-    {"ge", t_ge},
-    {"<", t_lt},
-    {"lt", t_lt},
-    {"lessthan", t_lt},
-    {"<=", t_le},
-    {"le", t_le},
-    {"filter", t_filter},
-    {"test", t_test},
+    {"abs", f_abs},
+    {"attr", f_attr},
+    {"batch", f_batch, true},
+    {"capitalize", f_capitalize},
+    {"center", f_center},
+    {"count", f_length},
+    {"d", f_default},
+    {"default", f_default},
+    {"dictsort", f_dictsort},
+    {"e", f_escape},
+    {"escape", f_escape},
+    {"first", f_first},
+    {"float", f_float},
+    {"forceescape", f_forceescape},
+    {"format", f_format},
+    {"indent", f_indent},
+    {"int", f_int},
+    {"items", f_items, true},
+    {"join", f_join},
+    {"last", f_last},
+    {"length", f_length},
+    {"list", f_list},
+    {"lower", f_lower},
+    {"map", f_map, true},
+    {"max", f_max},
+    {"min", f_min},
+    {"reject", f_reject, true},
+    {"rejectattr", f_rejectattr, true},
+    {"replace", f_replace},
+    {"reverse", f_reverse},
+    {"round", f_round},
+    {"safe", f_safe},
+    {"select", f_select, true},
+    {"selectattr", f_selectattr, true},
+    {"slice", f_slice, true},
+    {"sort", f_sort},
+    {"string", f_string},
+    {"striptags", f_striptags},
+    {"sum", f_sum},
+    {"title", f_title},
+    {"tojson", f_tojson},
+    {"trim", f_trim},
+    {"truncate", f_truncate},
+    {"unique", f_unique, true},
+    {"upper", f_upper},
+    {"wordcount", f_wordcount},
 };
 
 }  // namespace
@@ -998,12 +778,6 @@ const TestDef kTests[] = {
 int find_filter(std::string_view name) {
   for (size_t i = 0; i < sizeof kFilters / sizeof kFilters[0]; ++i)
     if (name == kFilters[i].name) return static_cast<int>(i);
-  return -1;
-}
-
-int find_test(std::string_view name) {
-  for (size_t i = 0; i < sizeof kTests / sizeof kTests[0]; ++i)
-    if (name == kTests[i].name) return static_cast<int>(i);
   return -1;
 }
 
@@ -1015,22 +789,16 @@ bool jinja_has_filter(std::string_view name) {
   return false;
 }
 
-bool jinja_has_test(std::string_view) {
-  return false;
-}
-
 const char* filter_name(int id) {
   return kFilters[id].name;
 }
-const char* test_name(int id) {
-  return kTests[id].name;
-}
-
 Value run_filter(Interpreter& in, int id, const Value& v, Args& args) {
-  return kFilters[id].fn(in, v, args);
+  if (!kFilters[id].generator) return kFilters[id].fn(in, v, args);
+  try {
+    return kFilters[id].fn(in, v, args);
+  } catch (const TemplateError& e) {
+    if (e.raised || e.eager) throw;
+    return Value::failed_generator(e.message);
+  }
 }
-bool run_test(Interpreter& in, int id, const Value& v, Args& args) {
-  return kTests[id].fn(in, v, args);
-}
-
 }  // namespace tailor::chat_template

@@ -1,6 +1,7 @@
 #include "tokenizer/chat_template/interpreter.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "tokenizer/chat_template/builtins.h"
 
@@ -106,6 +107,12 @@ std::string Interpreter::render(const Value& context) {
   exec_body(prog_.body, top);
   out_ = nullptr;
   return out;
+}
+
+Value Interpreter::fold(const Expr& e) {
+  if (!globals_) globals_ = new_scope(nullptr);
+  folding_ = true;
+  return eval(e, globals_);
 }
 
 // ---- statements -------------------------------------------------------------------------------------------
@@ -350,6 +357,8 @@ Args Interpreter::eval_args(const Expr& e, Scope* scope) {
 Value Interpreter::eval(const Expr& e, Scope* scope) {
   DepthGuard guard(this);
   charge(1);
+  // Folding (jinja2's as_const) cannot read variables or call functions.
+  if (folding_ && (e.kind == ExprKind::name || e.kind == ExprKind::call)) fail("not a constant");
   switch (e.kind) {
     case ExprKind::literal:
       return e.value;
@@ -363,6 +372,17 @@ Value Interpreter::eval(const Expr& e, Scope* scope) {
     case ExprKind::getitem: {
       Value obj = eval(*e.a[0], scope);
       if (e.a[1]->kind == ExprKind::slice) return slice(obj, *e.a[1], scope);
+      if (e.a[1]->kind == ExprKind::tuple) {
+        // obj[a:b, c]: a tuple holding slices is no valid key for any value here; jinja2's getitem turns the
+        // TypeError into undefined.
+        for (auto& part : e.a[1]->a)
+          if (part->kind == ExprKind::slice) {
+            pos_ = e.pos;
+            if (obj.is_undefined()) raise_undefined(obj);
+            return Value::undefined(std::string("'") + obj.type_name() +
+                                    "' object has no element (slice tuple)");
+          }
+      }
       Value key = eval(*e.a[1], scope);
       pos_ = e.pos;
       return getitem(obj, key);
@@ -407,6 +427,14 @@ Value Interpreter::eval(const Expr& e, Scope* scope) {
       if (e.op == Op::or_) return a.truthy() ? a : eval(*e.a[1], scope);
       Value b = eval(*e.a[1], scope);
       pos_ = e.pos;
+      if (e.op == Op::pow && !folding_ && e.a[0]->kind == ExprKind::literal && e.a[0]->value.is_number() &&
+          std::signbit(e.a[0]->value.as_double())) {
+        // jinja2 writes a folded negative constant without parentheses: `(-3) ** x` runs as -(3 ** x).
+        Value mag = e.a[0]->value.is_float() ? Value::floating(-e.a[0]->value.as_double())
+                                             : Value::integer(-e.a[0]->value.as_int());
+        Value r = arith(*this, Op::pow, mag, b);
+        return r.is_float() ? Value::floating(-r.as_double()) : Value::integer(-r.as_int());
+      }
       return arith(*this, e.op, a, b);
     }
     case ExprKind::concat: {

@@ -61,6 +61,8 @@ class Interpreter {
 
   // Renders with `context` (a dict value) as the template's variables.
   std::string render(const Value& context);
+  // Evaluates a constant expression the way jinja2's optimizer folds it at compile time (see fold.cpp).
+  Value fold(const Expr& e);
 
   // ---- used by builtins --------------------------------------------------------------------------------
   Value call(const Value& callee, Args args);
@@ -89,6 +91,7 @@ class Interpreter {
   uint64_t steps_ = 0;
   int depth_ = 0;
   size_t pos_ = 0;
+  bool folding_ = false;
 
   struct DepthGuard {
     Interpreter* in;
@@ -114,6 +117,7 @@ class Interpreter {
   Value eval_filter(const Expr& e, Scope* scope, const Value* block_text);
   Args eval_args(const Expr& e, Scope* scope);
   Value slice(const Value& obj, const Expr& sl, Scope* scope);
+  Value slice_values(const Value& obj, const Value (&parts)[3]);
 };
 
 // Python arithmetic on values (jinja's + - * / // % **); throws TypeError-like errors.

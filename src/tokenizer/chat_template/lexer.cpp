@@ -353,6 +353,7 @@ struct Lexer {
       line_starting = s[end - 1] == '\n';
       return end;
     }
+    if (start >= s.size()) return start;  // as for comments, jinja2 accepts a {% raw %} that ends the source
     lex_fail("missing {% endraw %} for this {% raw %}", start);
   }
 
@@ -370,6 +371,8 @@ struct Lexer {
         return end;
       }
     }
+    // jinja2's lexer only notices a missing '#}' when a character follows the '{#'.
+    if (start >= s.size()) return start;
     lex_fail("missing end of comment tag '#}'", tag_pos);
   }
 

@@ -387,7 +387,7 @@ Value call_dict_method(Interpreter& in, const Value& self, std::string_view m, A
   if (m == "get") {
     ArgBinder b("get", a, {"key", "default"});
     const Value& key = b.required(0);
-    if (key.is_plain_list() || key.is_dict()) fail(std::string("unhashable type: '") + key.type_name() + "'");
+    require_hashable(key);
     if (key.is_string())
       if (const Value* v = self.dict().find(key.str())) return *v;
     return b.get_or(1, Value::none());
@@ -461,8 +461,8 @@ bool has_method(const Value& obj, std::string_view name) {
     case Kind::dict:
       return listed(kDictMethods, name);
     case Kind::list:
-      return obj.is_sequence() &&
-             (listed(kListMethods, name) || (obj.is_tuple() && (name == "count" || name == "index")));
+      if (obj.is_plain_list()) return listed(kListMethods, name);
+      return obj.is_indexable() && (name == "count" || name == "index");  // tuple, range
     case Kind::loop:
       return name == "cycle" || name == "changed";
     default:
@@ -523,9 +523,11 @@ std::string strftime_now(Interpreter& in, const std::string& fmt) {
   localtime_r(&t, &tm);
   // Python's datetime.strftime handles %f, %z and %Z itself (a naive datetime has no zone).
   std::string f;
-  for (size_t i = 0; i < fmt.size(); ++i) {
-    if (fmt[i] == '%' && i + 1 < fmt.size()) {
-      char c = fmt[i + 1];
+  // C's strftime (which Python calls) stops at a NUL.
+  const std::string_view fmt_view(fmt.data(), std::min(fmt.size(), fmt.find('\0')));
+  for (size_t i = 0; i < fmt_view.size(); ++i) {
+    if (fmt_view[i] == '%' && i + 1 < fmt_view.size()) {
+      char c = fmt_view[i + 1];
       if (c == 'f') {
         f += "000000";
         ++i;
@@ -535,11 +537,11 @@ std::string strftime_now(Interpreter& in, const std::string& fmt) {
         ++i;
         continue;
       }
-      f += fmt[i];
-      f += fmt[++i];
+      f += fmt_view[i];
+      f += fmt_view[++i];
       continue;
     }
-    f += fmt[i];
+    f += fmt_view[i];
   }
   if (f.empty()) return "";
   std::vector<char> buf(256 + f.size() * 16);
@@ -579,16 +581,15 @@ Value call_global(Interpreter& in, int id, Args& a) {
       __int128 span = step > 0 ? (static_cast<__int128>(stop) - start + step - 1) / step
                                : (static_cast<__int128>(start) - stop - step - 1) / -step;
       if (span > 100000) fail("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
-      std::vector<Value> out;
-      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.push_back(Value::integer(i));
-      in.charge(out.size());
-      return Value::list(std::move(out));
+      in.charge(static_cast<uint64_t>(std::max<__int128>(span, 0)));
+      return Value::range(start, stop, step);
     }
     case g_dict: {
       Dict d;
       if (a.pos.size() > 1) fail("dict expected at most 1 argument, got " + std::to_string(a.pos.size()));
       if (a.pos.size() == 1) {
         const Value& src = a.pos[0];
+        if (src.is_undefined()) raise_undefined(src);  // dict() looks for .keys() on it
         if (src.is_dict()) {
           for (auto& [k, v] : src.dict().items()) d.set(k, v);
         } else {

@@ -189,7 +189,10 @@ Value arith(Interpreter& in, Op op, const Value& a, const Value& b) {
         double x = a.as_double(), y = b.as_double();
         if (x == 0.0 && y < 0) fail("0.0 cannot be raised to a negative power");
         if (x < 0 && y != std::floor(y)) fail("complex results are not supported");
-        return Value::floating(std::pow(x, y));
+        double r = std::pow(x, y);
+        if (std::isinf(r) && std::isfinite(x) && std::isfinite(y))
+          fail("(34, 'Numerical result out of range')");
+        return Value::floating(r);
       }
       unsupported_operands("** or pow()", a, b);
     }
@@ -284,7 +287,7 @@ Value Interpreter::getitem(const Value& obj, const Value& key) {
   size_t idx;
   switch (obj.kind()) {
     case Kind::list:
-      if (key.is_integral() && obj.is_sequence()) {
+      if (key.is_integral() && obj.is_indexable()) {
         if (index_of(key.as_int(), obj.items().size(), &idx)) return obj.items()[idx];
         return Value::undefined(object_name(obj) + " has no element " + py_repr(key));
       }
@@ -303,13 +306,9 @@ Value Interpreter::getitem(const Value& obj, const Value& key) {
       }
       break;
     case Kind::dict:
-      if (key.is_string()) {
+      // An unhashable key is a TypeError that jinja2's getitem turns into undefined, like a missing key.
+      if (key.is_string())
         if (const Value* v = obj.dict().find(key.str())) return *v;
-      } else if (key.is_list() && !key.is_tuple()) {
-        fail("unhashable type: 'list'");
-      } else if (key.is_dict()) {
-        fail("unhashable type: 'dict'");
-      }
       break;
     case Kind::ns:
       if (key.is_string())
@@ -332,11 +331,26 @@ Value Interpreter::slice(const Value& obj, const Expr& sl, Scope* scope) {
   for (int i = 0; i < 3; ++i) parts[i] = sl.a[i] ? eval(*sl.a[i], scope) : Value::none();
   pos_ = sl.pos;
   if (obj.is_undefined()) raise_undefined(obj);
+  if (!folding_) return slice_values(obj, parts);
+  try {
+    return slice_values(obj, parts);
+  } catch (const TemplateError& err) {
+    // jinja2's constant folding goes through the sandbox's getitem, which turns TypeErrors into undefined.
+    if (err.message.find("slice step cannot be zero") != std::string::npos) throw;
+    return Value::undefined(err.message);
+  }
+}
+
+Value Interpreter::slice_values(const Value& obj, const Value (&parts)[3]) {
+  // jinja2 compiles a slice to a plain Python subscript (not the sandbox's lenient getitem): errors
+  // propagate.
   if (obj.is_dict()) fail("unhashable type: 'slice'");
-  if (!obj.is_string() && !obj.is_sequence())
-    return Value::undefined(object_name(obj) + " is not subscriptable");
-  for (auto& p : parts)
-    if (!p.is_none() && !p.is_integral()) return Value::undefined("slice indices must be integers or None");
+  if (!obj.is_string() && !obj.is_indexable())
+    fail(std::string("'") + obj.type_name() + "' object is not subscriptable");
+  for (auto& p : parts) {
+    if (!p.is_none() && !p.is_integral())
+      fail("slice indices must be integers or None or have an __index__ method");
+  }
   int64_t step = parts[2].is_none() ? 1 : parts[2].as_int();
   if (step == 0) fail("slice step cannot be zero");
   std::vector<size_t> off;
@@ -372,6 +386,16 @@ Value Interpreter::slice(const Value& obj, const Expr& sl, Scope* scope) {
       out.append(s, off[static_cast<size_t>(i)],
                  off[static_cast<size_t>(i) + 1] - off[static_cast<size_t>(i)]);
     return Value::string(std::move(out), obj.is_markup());
+  }
+  if (obj.seq() == Seq::range) {
+    // Slicing a range gives a range (CPython's compute_slice).
+    const List& r = obj.list();
+    __int128 a = static_cast<__int128>(r.range_start) + static_cast<__int128>(start) * r.range_step;
+    __int128 b = static_cast<__int128>(r.range_start) + static_cast<__int128>(stop) * r.range_step;
+    __int128 c = static_cast<__int128>(r.range_step) * step;
+    for (__int128 x : {a, b, c})
+      if (x > INT64_MAX || x < INT64_MIN) fail("integer overflow (tailor's integers are 64-bit)");
+    return Value::range(static_cast<int64_t>(a), static_cast<int64_t>(b), static_cast<int64_t>(c));
   }
   std::vector<Value> out;
   out.reserve(picks.size());

@@ -1,5 +1,5 @@
-// Python text formatting the templates reach: json.dumps (what transformers' tojson filter calls),
-// printf-style `str % args`, and str.format().
+// Python text conversions the templates reach: int()/float() of strings, json.dumps (what transformers'
+// tojson filter calls), printf-style `str % args`, and str.format().
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,24 +12,101 @@ namespace tailor::chat_template {
 
 // ---- argument binding -------------------------------------------------------------------------------------
 
+namespace {
+[[noreturn]] void fail_eager(std::string message) {
+  throw TemplateError{std::move(message), TemplateError::npos, false, true};
+}
+}  // namespace
+
 ArgBinder::ArgBinder(const char* what, Args& args, std::initializer_list<const char*> names)
     : what_(what), names_(names), slots_(names.size(), nullptr) {
   if (args.pos.size() > names_.size())
-    fail(std::string(what) + "() takes at most " + std::to_string(names_.size()) + " argument(s) (" +
-         std::to_string(args.pos.size()) + " given)");
+    fail_eager(std::string(what) + "() takes at most " + std::to_string(names_.size()) + " argument(s) (" +
+               std::to_string(args.pos.size()) + " given)");
   for (size_t i = 0; i < args.pos.size(); ++i) slots_[i] = &args.pos[i];
   for (auto& [k, v] : args.kw) {
     size_t idx = 0;
     while (idx < names_.size() && k != names_[idx]) ++idx;
-    if (idx == names_.size()) fail(std::string(what) + "() got an unexpected keyword argument '" + k + "'");
-    if (slots_[idx]) fail(std::string(what) + "() got multiple values for argument '" + k + "'");
+    if (idx == names_.size())
+      fail_eager(std::string(what) + "() got an unexpected keyword argument '" + k + "'");
+    if (slots_[idx]) fail_eager(std::string(what) + "() got multiple values for argument '" + k + "'");
     slots_[idx] = &v;
   }
 }
 
 const Value& ArgBinder::required(size_t i) const {
-  if (!slots_[i]) fail(std::string(what_) + "() missing required argument '" + names_[i] + "'");
+  if (!slots_[i]) fail_eager(std::string(what_) + "() missing required argument '" + names_[i] + "'");
   return *slots_[i];
+}
+
+// ---- int() / float() of strings ------------------------------------------------------------
+
+// Python float(x) for strings: optional whitespace, sign, digits with underscores, inf/nan.
+bool parse_py_float(const std::string& text, double* out) {
+  std::string s = py_strip(text, nullptr, 0);
+  std::string clean;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '_') {
+      if (i == 0 || i + 1 >= s.size() || !std::isdigit(static_cast<unsigned char>(s[i - 1])) ||
+          !std::isdigit(static_cast<unsigned char>(s[i + 1])))
+        return false;
+      continue;
+    }
+    clean += s[i];
+  }
+  if (clean.empty()) return false;
+  std::string lower = py_lower(clean);
+  std::string body = (lower[0] == '+' || lower[0] == '-') ? lower.substr(1) : lower;
+  if (body == "inf" || body == "infinity" || body == "nan") {
+    double x = body == "nan" ? NAN : INFINITY;
+    *out = lower[0] == '-' ? -x : x;
+    return true;
+  }
+  if (body.find_first_not_of("0123456789.e+-") != std::string::npos) return false;
+  char* end = nullptr;
+  *out = std::strtod(clean.c_str(), &end);
+  return end && *end == 0;
+}
+
+// Python int(text, base).
+bool parse_py_int(const std::string& text, int64_t base, int64_t* out) {
+  std::string s = py_strip(text, nullptr, 0);
+  bool neg = false;
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+  auto prefix_base = [&](char c) -> int64_t {
+    c = static_cast<char>(std::tolower(c));
+    return c == 'x' ? 16 : (c == 'o' ? 8 : (c == 'b' ? 2 : 0));
+  };
+  if (i + 1 < s.size() && s[i] == '0' && prefix_base(s[i + 1]) &&
+      (base == 0 || base == prefix_base(s[i + 1]))) {
+    base = prefix_base(s[i + 1]);
+    i += 2;
+    if (i < s.size() && s[i] == '_') ++i;
+  } else if (base == 0) {
+    base = 10;
+    // Python rejects "010" with base 0
+    if (i + 1 < s.size() && s[i] == '0' && s.find_first_not_of("0_", i) != std::string::npos) return false;
+  }
+  if (base < 2 || base > 36 || i >= s.size()) return false;
+  std::vector<int> digits;
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '_' && !digits.empty() && i + 1 < s.size() && s[i + 1] != '_') continue;
+    int d = std::isdigit(static_cast<unsigned char>(c))   ? c - '0'
+            : std::isalpha(static_cast<unsigned char>(c)) ? std::tolower(c) - 'a' + 10
+                                                          : 99;
+    if (d >= base) return false;
+    digits.push_back(d);
+  }
+  if (digits.empty()) return false;
+  // Valid text: Python would make a big integer where 64 bits do not suffice.
+  int64_t v = 0;
+  for (int d : digits)
+    if (__builtin_mul_overflow(v, base, &v) || __builtin_add_overflow(v, d, &v))
+      fail("integer overflow (tailor's integers are 64-bit)");
+  *out = neg ? -v : v;
+  return true;
 }
 
 // ---- json.dumps -------------------------------------------------------------------------------------------
@@ -243,6 +320,10 @@ std::string percent_format(Interpreter& in, const std::string& fmt, const Value&
       continue;
     }
     if (++i >= fmt.size()) fail("incomplete format");
+    if (fmt[i] == '%') {
+      out += '%';
+      continue;
+    }
     const Value* val = nullptr;
     Value keyed;
     if (fmt[i] == '(') {
@@ -276,10 +357,6 @@ std::string percent_format(Interpreter& in, const std::string& fmt, const Value&
     if (width > 10000 || prec > 10000) fail("format width or precision is too large");
     if (i >= fmt.size()) fail("incomplete format");
     char conv = fmt[i];
-    if (conv == '%') {
-      out += '%';
-      continue;
-    }
     const Value& v = val ? *val : take();
     bool left = flags.find('-') != std::string::npos;
     std::string piece;
@@ -329,7 +406,9 @@ std::string percent_format(Interpreter& in, const std::string& fmt, const Value&
     out += pad(piece, width, left);
     in.check_size(out.size());
   }
-  if (!used_mapping && !mapping && next_arg < positional.size())
+  // CPython skips this check when the argument supports item access (a dict, and also a list).
+  bool mapping_like = args.is_dict() || (args.is_list() && !args.is_tuple());
+  if (!used_mapping && !mapping_like && next_arg < positional.size())
     fail("not all arguments converted during string formatting");
   return out;
 }
@@ -554,7 +633,6 @@ std::string str_format(Interpreter& in, const std::string& fmt, Args& args) {
         k = e + 1;
       }
     }
-    if (v.is_undefined()) raise_undefined(v);
     if (conv == "r" || conv == "a")
       v = Value::string(py_repr(v));
     else if (conv == "s")

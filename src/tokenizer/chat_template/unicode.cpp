@@ -187,6 +187,8 @@ void append_upper_cp(std::string& out, uint32_t cp) {
 void append_lower_cp(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
     out += static_cast<char>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
+  } else if (cp == 0x130) {
+    out += "i\xcc\x87";  // capital I with dot above lowers to i + combining dot (Python's full mapping)
   } else {
     append_utf8(out, static_cast<uint32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
   }

@@ -74,6 +74,21 @@ Value Value::list(std::vector<Value> items, Seq seq) {
   return list(ListPtr(std::move(l)), seq);
 }
 
+Value Value::failed_generator(std::string error) {
+  auto l = std::make_shared<List>();
+  l->deferred_error = std::move(error);
+  return list(ListPtr(std::move(l)), Seq::generator);
+}
+
+Value Value::range(int64_t start, int64_t stop, int64_t step) {
+  auto l = std::make_shared<List>();
+  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) l->items.push_back(Value::integer(i));
+  l->range_start = start;
+  l->range_stop = stop;
+  l->range_step = step;
+  return list(ListPtr(std::move(l)), Seq::range);
+}
+
 Value Value::list(ListPtr l, Seq seq) {
   Value v;
   v.kind_ = Kind::list;
@@ -177,6 +192,8 @@ const char* Value::type_name() const {
           return "dict_keys";
         case Seq::dict_values:
           return "dict_values";
+        case Seq::range:
+          return "range";
       }
       return "list";
     case Kind::dict:
@@ -341,6 +358,13 @@ void append_repr(std::string& out, const Value& v, int depth) {
       }
       return;
     case Kind::list: {
+      if (v.seq() == Seq::range) {
+        const List& l = v.list();
+        out += "range(" + std::to_string(l.range_start) + ", " + std::to_string(l.range_stop);
+        if (l.range_step != 1) out += ", " + std::to_string(l.range_step);
+        out += ')';
+        return;
+      }
       if (v.seq() == Seq::generator || v.seq() == Seq::reverse_iterator) {
         out += std::string("<") + v.type_name() + " object>";
         return;
@@ -516,12 +540,12 @@ bool py_contains(const Value& hay, const Value& needle) {
         fail(std::string("'in <string>' requires string as left operand, not ") + needle.type_name());
       return hay.str().find(needle.str()) != std::string::npos;
     case Kind::list:
+      if (!hay.list().deferred_error.empty()) fail(hay.list().deferred_error);
       for (auto& x : hay.items())
         if (py_equal(x, needle)) return true;
       return false;
     case Kind::dict:
-      if (needle.is_list() && !needle.is_tuple()) fail("unhashable type: 'list'");
-      if (needle.is_dict()) fail("unhashable type: 'dict'");
+      require_hashable(needle);
       return needle.is_string() && hay.dict().find(needle.str()) != nullptr;
     case Kind::undefined:
       return false;  // iterates as empty
@@ -535,6 +559,7 @@ std::vector<Value> py_iterate(const Value& v) {
     case Kind::undefined:
       return {};
     case Kind::list:
+      if (!v.list().deferred_error.empty()) fail(v.list().deferred_error);
       return v.items();
     case Kind::dict: {
       std::vector<Value> keys;
@@ -548,7 +573,7 @@ std::vector<Value> py_iterate(const Value& v) {
       uint32_t cp;
       for (size_t i = 0; i < s.size();) {
         size_t n = utf8_next(s, i, &cp);
-        chars.push_back(Value::string(s.substr(i, n), v.is_markup()));
+        chars.push_back(Value::string(s.substr(i, n)));  // iterating Markup yields plain str characters
         i += n;
       }
       return chars;
@@ -575,6 +600,19 @@ int64_t py_len(const Value& v) {
       break;
   }
   fail(std::string("object of type '") + v.type_name() + "' has no len()");
+}
+
+void require_hashable(const Value& v, int depth) {
+  check_depth(depth);
+  if (v.is_dict()) fail("unhashable type: 'dict'");
+  if (v.is_list()) {
+    Seq s = v.seq();
+    if (s == Seq::tuple) {
+      for (auto& x : v.items()) require_hashable(x, depth + 1);
+    } else if (s != Seq::generator && s != Seq::reverse_iterator && s != Seq::range) {
+      fail(std::string("unhashable type: '") + v.type_name() + "'");
+    }
+  }
 }
 
 void raise_undefined(const Value& v) {

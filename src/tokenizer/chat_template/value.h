@@ -27,6 +27,7 @@ struct TemplateError {
   std::string message;
   size_t pos = npos;
   bool raised = false;  // from raise_exception(): the template author's message
+  bool eager = false;   // an argument-binding error: raised at the call even by lazy (generator) filters
 };
 [[noreturn]] void fail(std::string message);
 
@@ -49,7 +50,16 @@ enum class Kind : uint8_t {
 
 // Python sequence types a "list" value stands for. Generators (what jinja's map/select/... filters return)
 // are always truthy and have no len(); dict views print as dict_items([...]) etc.
-enum class Seq : uint8_t { list, tuple, generator, reverse_iterator, dict_items, dict_keys, dict_values };
+enum class Seq : uint8_t {
+  list,
+  tuple,
+  generator,
+  reverse_iterator,
+  dict_items,
+  dict_keys,
+  dict_values,
+  range
+};
 
 class Value;
 struct List;
@@ -74,6 +84,10 @@ class Value {
   static Value list(std::vector<Value> items, Seq seq = Seq::list);
   static Value list(ListPtr l, Seq seq = Seq::list);
   static Value tuple(std::vector<Value> items) { return list(std::move(items), Seq::tuple); }
+  // A generator that raises `error` when consumed.
+  static Value failed_generator(std::string error);
+  // range(start, stop, step) (the caller bounds its length).
+  static Value range(int64_t start, int64_t stop, int64_t step);
   static Value dict(DictPtr d);
   static Value callable(std::shared_ptr<const Callable> c);
   static Value ns(Namespace* n);
@@ -92,8 +106,10 @@ class Value {
   bool is_list() const { return kind_ == Kind::list; }  // any Seq
   bool is_tuple() const { return kind_ == Kind::list && sub_ == static_cast<uint8_t>(Seq::tuple); }
   bool is_plain_list() const { return kind_ == Kind::list && sub_ == static_cast<uint8_t>(Seq::list); }
-  // list or tuple: indexable, sliceable, has len()
+  // list or tuple: concatenable, serialisable
   bool is_sequence() const { return is_plain_list() || is_tuple(); }
+  // list, tuple or range: indexable, sliceable
+  bool is_indexable() const { return is_sequence() || (kind_ == Kind::list && seq() == Seq::range); }
   Seq seq() const { return static_cast<Seq>(sub_); }
   bool is_dict() const { return kind_ == Kind::dict; }
   bool is_callable() const { return kind_ == Kind::callable; }
@@ -135,6 +151,9 @@ class Value {
 struct List {
   std::vector<Value> items;
   int depth = 1;
+  // Generators evaluate lazily in Python: an error met while building one is raised only when it is consumed.
+  std::string deferred_error;
+  int64_t range_start = 0, range_stop = 0, range_step = 1;  // Seq::range
 };
 
 // An insertion-ordered dict with string keys (the only keys JSON and chat templates produce).
@@ -198,6 +217,8 @@ std::vector<Value> py_iterate(const Value& v);
 int64_t py_len(const Value& v);
 // repr() of a macro or builtin (defined by the interpreter).
 std::string callable_repr(const Callable& c);
+// Raises Python's "unhashable type" TypeError for values that cannot be dict keys or set members.
+void require_hashable(const Value& v, int depth = 0);
 // Undefined values raise their hint as an error (jinja's UndefinedError).
 void raise_undefined(const Value& v);
 
