@@ -332,6 +332,29 @@ TEST(ChatTemplateLanguage, UndefinedAndPrinting) {
       "undefined/printing");
 }
 
+TEST(ChatTemplateLanguage, Scoping) {
+  check(
+      {
+          "{% filter upper %}{% set y = 1 %}{% endfilter %}[{{ y }}]",
+          "{% set x %}{% set y = 2 %}{% endset %}[{{ y }}]",
+          "{% macro m() %}{{ caller() }}{% endmacro %}{% call m() %}{% set y = 3 %}{% endcall %}[{{ y }}]",
+          "{% with %}{% set y = 4 %}{% endwith %}[{{ y }}]",
+          "{% for i in [1] %}{% set y = 6 %}{% endfor %}[{{ y }}]{% for i in [] %}{% else %}{% set z = 7 "
+          "%}{% endfor %}[{{ z }}]",
+          "{% for i in [1, 2] %}{% if loop.first %}{% set z = 1 %}{% endif %}{{ z }}{% endfor %}",
+          "{% set y = 1 %}{% macro m() %}{% set y = 2 %}{{ y }}{% endmacro %}{{ m() }}{{ y }}",
+          "{% set loop = 5 %}{{ loop }}{% for i in [1] %}{{ loop.index }}{% endfor %}{{ loop }}",
+          "{% for item in [1,2] %}{% set item = item * 10 %}{{ item }}{% endfor %}{% set a = [1] %}{% for a "
+          "in a %}{{ a }}{% endfor %}{{ a }}",
+          "{% macro m(x) %}{% for i in range(x) %}{{ caller(i) }}{% endfor %}{% endmacro %}{% call(n) m(3) "
+          "%}<{{ n }}>{% endcall %}",
+          "{% macro outer() %}{% macro inner() %}I{% endmacro %}{{ inner() }}O{% endmacro %}{{ outer() }}{{ "
+          "inner is defined }}",
+          "{{ messages|length }}{% set messages = [] %}{{ messages|length }}",
+      },
+      "scoping");
+}
+
 // Behaviours of jinja2 and Python that a straightforward interpreter gets wrong (found by differential
 // fuzzing).
 TEST(ChatTemplateLanguage, Quirks) {

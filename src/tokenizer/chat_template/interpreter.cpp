@@ -175,7 +175,7 @@ Interpreter::Flow Interpreter::exec(const Stmt& s, Scope* scope) {
       return Flow::normal;
     }
     case StmtKind::set_block: {
-      Value text = Value::string(capture(s.body, scope));
+      Value text = Value::string(capture(s.body, new_scope(scope)));  // the block body is its own scope
       Value v = s.expr ? eval_filter(*s.expr, scope, &text) : text;
       pos_ = s.pos;
       assign(*s.target, v, scope);
