@@ -578,8 +578,9 @@ Value call_global(Interpreter& in, int id, Args& a) {
       }
       if (step == 0) fail("range() arg 3 must not be zero");
       // jinja2's sandbox refuses ranges longer than MAX_RANGE.
-      __int128 span = step > 0 ? (static_cast<__int128>(stop) - start + step - 1) / step
-                               : (static_cast<__int128>(start) - stop - step - 1) / -step;
+      __int128 span = step > 0
+                          ? (static_cast<__int128>(stop) - start + step - 1) / step
+                          : (static_cast<__int128>(start) - stop - step - 1) / -static_cast<__int128>(step);
       if (span > 100000) fail("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
       in.charge(static_cast<uint64_t>(std::max<__int128>(span, 0)));
       return Value::range(start, stop, step);

@@ -377,7 +377,9 @@ Value Interpreter::slice_values(const Value& obj, const Value (&parts)[3]) {
   int64_t start = adjust(parts[0], step < 0 ? upper : lower);
   int64_t stop = adjust(parts[1], step < 0 ? lower : upper);
   std::vector<int64_t> picks;
-  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) picks.push_back(i);
+  // 128-bit counter: start + step may pass the int64 range on the last step.
+  for (__int128 i = start; step > 0 ? i < stop : i > stop; i += step)
+    picks.push_back(static_cast<int64_t>(i));
   charge(picks.size());
   if (obj.is_string()) {
     std::string out;

@@ -370,6 +370,7 @@ std::string percent_format(Interpreter& in, const std::string& fmt, const Value&
         break;
       case 'c':
         if (v.is_integral()) {
+          if (v.as_int() < 0 || v.as_int() > 0x10FFFF) fail("%c arg not in range(0x110000)");
           append_utf8(piece, static_cast<uint32_t>(v.as_int()));
         } else if (v.is_string() && cp_count(v.str()) == 1) {
           piece = v.str();
@@ -500,6 +501,7 @@ std::string format_spec(const Value& v, const std::string& spec) {
       if (std::strchr("dxXoc", type) && !v.is_integral())
         fail("Unknown format code '" + std::string(1, type) + "' for object of type 'float'");
       if (type == 'c') {
+        if (v.as_int() < 0 || v.as_int() > 0x10FFFF) fail("%c arg not in range(0x110000)");
         append_utf8(body, static_cast<uint32_t>(v.as_int()));
       } else {
         body = c_number(type, v, flags, prec);

@@ -82,7 +82,8 @@ Value Value::failed_generator(std::string error) {
 
 Value Value::range(int64_t start, int64_t stop, int64_t step) {
   auto l = std::make_shared<List>();
-  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) l->items.push_back(Value::integer(i));
+  for (__int128 i = start; step > 0 ? i < stop : i > stop; i += step)  // 128-bit: the last step may overflow
+    l->items.push_back(Value::integer(static_cast<int64_t>(i)));
   l->range_start = start;
   l->range_stop = stop;
   l->range_step = step;
