@@ -251,7 +251,8 @@ int main(int argc, char** argv) {
          [&] { CK(tailor::cuda::attention_decode(ap, n_split, ws2, static_cast<unsigned*>(ctrs), s)); }},
         {"argmax(vocab)",
          [&] {
-           CK(tailor::cuda::argmax(static_cast<int32_t*>(ids), static_cast<float*>(logits), V, batch, V, s));
+           CK(tailor::cuda::argmax(static_cast<int32_t*>(ids), static_cast<float*>(logits), V, batch, V, s,
+                                   ws2, static_cast<unsigned*>(ctrs)));
          }},
     };
     for (auto& op : ops) {

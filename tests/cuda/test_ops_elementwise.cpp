@@ -247,19 +247,27 @@ TEST(CudaOps, Argmax) {
     logits[size_t(vocab + b)] = 100.0f;
     for (int i = 0; i < 3; ++i) logits[size_t(2 * vocab + rng.uniform_int(0, int(vocab) - 1))] = NAN;
     std::fill(logits.begin() + 3 * vocab, logits.begin() + 4 * vocab, 1.5f);
-    DevBuf d_l(logits.data(), logits.size() * 4), d_ids(size_t(rows) * 4);
-    ASSERT_EQ(cuda::argmax(d_ids.as<int32_t>(), d_l.as<float>(), vocab, rows, vocab, nullptr), cudaSuccess);
-    sync_or_fail();
-    const auto got_b = d_ids.bytes();
-    const int32_t* got = reinterpret_cast<const int32_t*>(got_b.data());
-    for (int64_t r = 0; r < rows; ++r) {
-      int64_t best = -1;
-      for (int64_t j = 0; j < vocab; ++j) {
-        const float v = logits[size_t(r * vocab + j)];
-        if (std::isnan(v)) continue;
-        if (best < 0 || v > logits[size_t(r * vocab + best)]) best = j;
+    DevBuf d_l(logits.data(), logits.size() * 4), d_ids(size_t(rows) * 4),
+        d_ws(cuda::argmax_workspace_bytes(rows)), d_ctr(size_t(rows) * 4);
+    cudaMemset(d_ctr.get(), 0, d_ctr.size());
+    // One block per row, then the split-row path twice (its counters must be left at zero for reuse).
+    for (int path = 0; path < 3; ++path) {
+      d_ids.poison();
+      ASSERT_EQ(cuda::argmax(d_ids.as<int32_t>(), d_l.as<float>(), vocab, rows, vocab, nullptr,
+                             path ? d_ws.get() : nullptr, path ? d_ctr.as<unsigned>() : nullptr),
+                cudaSuccess);
+      sync_or_fail();
+      const auto got_b = d_ids.bytes();
+      const int32_t* got = reinterpret_cast<const int32_t*>(got_b.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        int64_t best = -1;
+        for (int64_t j = 0; j < vocab; ++j) {
+          const float v = logits[size_t(r * vocab + j)];
+          if (std::isnan(v)) continue;
+          if (best < 0 || v > logits[size_t(r * vocab + best)]) best = j;
+        }
+        EXPECT_EQ(got[r], best) << "vocab " << vocab << " row " << r << " path " << path;
       }
-      EXPECT_EQ(got[r], best) << "vocab " << vocab << " row " << r;
     }
   }
 }

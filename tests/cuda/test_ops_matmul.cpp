@@ -165,3 +165,77 @@ TEST(CudaOps, GemmCublasLt) {
 }
 
 }  // namespace
+
+namespace {
+
+// Decode products with the RMSNorm folded in: the same as cpu::rms_norm, rounded to the weight dtype, then
+// the product (what rms_norm() + gemv() compute in two launches).
+TEST(CudaOps, GemvFusedRmsNorm) {
+  TAILOR_REQUIRE_GPU();
+  Rng rng;
+  SCOPED_TRACE(testing::Message() << "seed " << rng.seed);
+  struct Shape {
+    int64_t n, k;
+  } shapes[] = {{64, 256}, {1000, 3584}, {96, 4104}, {38, 8}};
+  for (DType wt : kFloatTypes)
+    for (const Shape& s : shapes)
+      for (int m = 1; m <= 2; ++m)
+        for (bool swiglu : {false, true}) {
+          SCOPED_TRACE(testing::Message() << dtype_name(wt) << " m " << m << " n " << s.n << " k " << s.k
+                                          << (swiglu ? " swiglu" : ""));
+          const auto w = round_to(rng.normal(size_t(s.n * s.k), 0.05f), wt);
+          const auto resid = rng.normal(size_t(m * s.k), 2.0f);
+          const auto g = rng.normal(size_t(s.k));
+          const auto bias = rng.normal(size_t(s.n));
+          std::vector<float> xn(resid.size());
+          cpu::rms_norm(xn.data(), resid.data(), g.data(), m, s.k, 1e-6f);
+          xn = round_to(xn, wt);
+          std::vector<float> ref(size_t(m) * (swiglu ? s.n / 2 : s.n));
+          for (int r = 0; r < m; ++r) {
+            std::vector<float> a(size_t(s.n));
+            for (int64_t j = 0; j < s.n; ++j) {
+              double acc = bias[size_t(j)];
+              for (int64_t i = 0; i < s.k; ++i)
+                acc += double(w[size_t(j * s.k + i)]) * double(xn[size_t(r * s.k + i)]);
+              a[size_t(j)] = float(acc);
+            }
+            if (swiglu) {
+              std::vector<float> gt(size_t(s.n / 2)), up(gt.size());
+              for (int64_t j = 0; j < s.n / 2; ++j)
+                gt[size_t(j)] = a[size_t(2 * j)], up[size_t(j)] = a[size_t(2 * j + 1)];
+              cpu::silu_mul(&ref[size_t(r) * gt.size()], gt.data(), up.data(), int64_t(gt.size()));
+            } else {
+              std::copy(a.begin(), a.end(), ref.begin() + r * s.n);
+            }
+          }
+          const auto w_t = to_dtype(w, wt);
+          const DType yt = swiglu ? wt : DType::f32;
+          DevBuf d_w(w_t.data(), w_t.size()), d_x(resid.data(), resid.size() * 4),
+              d_g(g.data(), g.size() * 4), d_b(bias.data(), bias.size() * 4),
+              d_y(dtype_row_bytes(yt, ref.size()));
+          cuda::GemvParams p;
+          p.w = d_w.get();
+          p.wt = wt;
+          p.n = s.n;
+          p.k = s.k;
+          p.y = d_y.get();
+          p.yt = yt;
+          p.ldy = swiglu ? s.n / 2 : s.n;
+          p.batch = m;
+          p.bias = d_b.as<float>();
+          p.swiglu = swiglu;
+          p.norm_x = d_x.as<float>();
+          p.ld_norm_x = s.k;
+          p.norm_w = d_g.as<float>();
+          p.norm_eps = 1e-6f;
+          ASSERT_TRUE(cuda::gemv_norm_fusable(p));
+          ASSERT_EQ(cuda::gemv(p, nullptr), cudaSuccess);
+          sync_or_fail();
+          // Half types: the normalized input is rounded on both sides, from sums of squares added in other
+          // orders.
+          EXPECT_LE(rel_err(from_dtype(d_y.bytes().data(), yt, ref.size()), ref),
+                    wt == DType::f32 && yt == DType::f32 ? 1e-5 : 1e-2);
+        }
+}
+
+}  // namespace

@@ -74,7 +74,9 @@ __global__ void __launch_bounds__(kThreads)
   const int nh = min(kHeadsPerBlock, G - hg * kHeadsPerBlock);  // heads in this block
   const int64_t t = blockIdx.z;
   const int split = blockIdx.x;
+  // Independent loads first (position, slot, the query rows), so their latencies overlap.
   const int n_keys = p.pos[t] + 1;
+  const int slot = p.slots[t];
   const int chunk = max((n_keys + n_split - 1) / n_split, kMinKeysPerSplit);
   const int k0 = split * chunk, k1 = min(n_keys, k0 + chunk);
 
@@ -85,6 +87,17 @@ __global__ void __launch_bounds__(kThreads)
   const int kl = threadIdx.x / Lp, dc = threadIdx.x % Lp;
   const bool has_dc = dc * 8 < D;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const KV* qbase = static_cast<const KV*>(p.q) + t * p.q_stride + int64_t(h0) * D;
+  float qr[kHeadsPerBlock][8];
+#pragma unroll
+  for (int g = 0; g < kHeadsPerBlock; ++g) {
+    if (g < nh && has_dc) {
+      load8(qbase + int64_t(g) * D + dc * 8, qr[g]);
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) qr[g][e] = 0.0f;
+    }
+  }
   if (threadIdx.x < kHeadsPerBlock) {
     stat[threadIdx.x] = -INFINITY;
     stat[kHeadsPerBlock + threadIdx.x] = 0.0f;
@@ -97,18 +110,6 @@ __global__ void __launch_bounds__(kThreads)
     for (int e = 0; e < 8; ++e) acc[g][e] = 0.0f;
 
   if (k0 < k1) {
-    const KV* qbase = static_cast<const KV*>(p.q) + t * p.q_stride + int64_t(h0) * D;
-    float qr[kHeadsPerBlock][8];
-#pragma unroll
-    for (int g = 0; g < kHeadsPerBlock; ++g) {
-      if (g < nh && has_dc) {
-        load8(qbase + int64_t(g) * D + dc * 8, qr[g]);
-      } else {
-#pragma unroll
-        for (int e = 0; e < 8; ++e) qr[g][e] = 0.0f;
-      }
-    }
-    const int slot = p.slots[t];
     const KV* kbase =
         static_cast<const KV*>(p.cache.k) + slot * p.cache.slot_stride + int64_t(kvh) * p.cache.capacity * D;
     const KV* vbase =

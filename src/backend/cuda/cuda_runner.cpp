@@ -122,10 +122,16 @@ class CudaRunner final : public Runner {
                           std::vector<int32_t>* ids);
   // The device work of one chunk of T tokens whose inputs are already uploaded.
   Status layers(int64_t T, bool mma_attention, int n_tiles, int n_split);
-  Status head(int64_t n_rows,
-              int64_t row_offset);  // final norm + lm_head (+ argmax) for rows[row_offset ...]
+  // Final norm + lm_head (+ argmax) for the token rows rows[row_offset ...]; identity_rows: they are
+  // 0..n_rows-1.
+  Status head(int64_t n_rows, int64_t row_offset, bool identity_rows);
+  // y = alpha * x · wᵀ (+ bias) + beta * y; with norm_w, x is rms_norm(x_) with that weight, fused into the
+  // GEMV.
   Status mm(void* y, DType yt, int64_t ldy, const void* x, int64_t ldx, const void* w, int64_t n, int64_t k,
-            int64_t m, float alpha, float beta, const float* bias, bool swiglu);
+            int64_t m, float alpha, float beta, const float* bias, bool swiglu,
+            const float* norm_w = nullptr);
+  // Whether the RMSNorm before a product of T rows folds into the GEMV (decode, batch <= kGemvRows).
+  bool fuse_norm(int64_t T) const { return T >= 1 && T <= kGemvRows && fuse_norm_ok_[T]; }
   KvCacheView cache(int layer) const {
     KvCacheView c;
     c.k = static_cast<uint8_t*>(kv_base_) + uint64_t(layer) * 2 * kv_layer_bytes_;
@@ -172,13 +178,16 @@ class CudaRunner final : public Runner {
   float* logits_ = nullptr;     // f32 [R, V]
   int32_t* out_ids_ = nullptr;  // [R]
   void* attn_ws_ = nullptr;
-  unsigned int* attn_counters_ = nullptr;  // [C * n_head], zero between launches
+  unsigned int* attn_counters_ = nullptr;    // [C * n_head], zero between launches
+  void* argmax_ws_ = nullptr;                // argmax partials for R rows
+  unsigned int* argmax_counters_ = nullptr;  // [R], zero between launches
   size_t attn_ws_bytes_ = 0;
   unsigned int* nonfinite_ = nullptr;  // [n_layer]
   int32_t* d_in_ = nullptr;            // device copy of the input block
   PinnedBuffer h_in_, h_out_;
   std::map<int, cudaGraphExec_t> graphs_;  // decode step per batch size
   bool check_finite_ = true;
+  bool fuse_norm_ok_[kGemvRows + 1] = {};
   // TAILOR_CUDA_TIMING=1: GPU time of each decode-graph replay (events around the launch), reported at exit;
   // the difference to the wall time per step is host overhead.
   bool timing_ = false;
@@ -239,6 +248,8 @@ Status CudaRunner::init() {
     out_ids_ = static_cast<int32_t*>(a.take(uint64_t(R) * 4));
     attn_ws_ = a.take(attn_ws_bytes_);
     attn_counters_ = static_cast<unsigned int*>(a.take(uint64_t(C) * hp.n_head * 4));
+    argmax_ws_ = a.take(argmax_workspace_bytes(R));
+    argmax_counters_ = static_cast<unsigned int*>(a.take(uint64_t(R) * 4));
     nonfinite_ = static_cast<unsigned int*>(a.take(uint64_t(hp.n_layer) * 4));
     d_in_ = static_cast<int32_t*>(a.take(uint64_t(C) * 8 * 4));
   };
@@ -271,9 +282,24 @@ Status CudaRunner::init() {
   scratch(scratch_arena_);
   // The decode attention's merge counters must start at zero (every launch leaves them so).
   TAILOR_CUDA_TRY(cudaMemsetAsync(attn_counters_, 0, size_t(C) * hp.n_head * 4, stream_), "clearing scratch");
+  TAILOR_CUDA_TRY(cudaMemsetAsync(argmax_counters_, 0, size_t(R) * 4, stream_), "clearing scratch");
   TAILOR_RETURN_IF_ERROR(h_in_.allocate(uint64_t(C) * 8 * 4, "input staging"));
   TAILOR_RETURN_IF_ERROR(h_out_.allocate(uint64_t(R) * V * 4, "logits staging"));
   TAILOR_RETURN_IF_ERROR(upload_weights());
+  // Decode products fuse their RMSNorm when the normalized rows fit the GEMV's shared memory
+  // (TAILOR_CUDA_FUSE=0 turns it off, for A/B timing).
+  const char* fuse_env = std::getenv("TAILOR_CUDA_FUSE");
+  for (int b = 1; b <= kGemvRows; ++b) {
+    GemvParams p;
+    p.w = layers_.empty() ? lm_head_ : layers_[0].wqkv;
+    p.wt = wt_;
+    p.k = D;
+    p.batch = b;
+    p.norm_x = x_;
+    p.ld_norm_x = D;
+    p.norm_w = out_norm_;
+    fuse_norm_ok_[b] = gemv_norm_fusable(p) && !(fuse_env && std::string(fuse_env) == "0");
+  }
 
   stats_.device = dev_.index;
   stats_.device_name = dev_.name;
@@ -412,7 +438,8 @@ Status CudaRunner::upload_weights() {
 }
 
 Status CudaRunner::mm(void* y, DType yt, int64_t ldy, const void* x, int64_t ldx, const void* w, int64_t n,
-                      int64_t k, int64_t m, float alpha, float beta, const float* bias, bool swiglu) {
+                      int64_t k, int64_t m, float alpha, float beta, const float* bias, bool swiglu,
+                      const float* norm_w) {
   if (m <= kGemvRows) {
     GemvParams p;
     p.w = w;
@@ -429,10 +456,17 @@ Status CudaRunner::mm(void* y, DType yt, int64_t ldy, const void* x, int64_t ldx
     p.alpha = alpha;
     p.beta = beta;
     p.swiglu = swiglu;
+    if (norm_w) {
+      p.x = nullptr;
+      p.norm_x = x_;
+      p.ld_norm_x = spec_->hp.n_embd;
+      p.norm_w = norm_w;
+      p.norm_eps = spec_->hp.rms_norm_eps;
+    }
     TAILOR_CUDA_TRY(gemv(p, stream_), "GEMV");
     return {};
   }
-  TAILOR_CHECK(!swiglu) << "swiglu epilogue exists only in the GEMV path";
+  TAILOR_CHECK(!swiglu && !norm_w) << "swiglu and norm fusion exist only in the GEMV path";
   GemmParams g;
   g.w = w;
   g.wt = wt_;
@@ -469,10 +503,12 @@ Status CudaRunner::layers(int64_t T, bool mma_attention, int n_tiles, int n_spli
   for (int l = 0; l < hp.n_layer; ++l) {
     const LayerW& L = layers_[size_t(l)];
     // x = x + attn(rms_norm(x)) * residual_multiplier
-    TAILOR_CUDA_TRY(rms_norm(xn_, wt_, x_, nullptr, 0.0f, L.attn_norm, nullptr, T, D, eps, stream_),
-                    "rms_norm");
-    TAILOR_RETURN_IF_ERROR(
-        mm(qkv_, DType::f32, Q + 2 * KV, xn_, D, L.wqkv, Q + 2 * KV, D, T, 1.0f, 0.0f, nullptr, false));
+    const bool fuse = fuse_norm(T);
+    if (!fuse)
+      TAILOR_CUDA_TRY(rms_norm(xn_, wt_, x_, nullptr, 0.0f, L.attn_norm, nullptr, T, D, eps, stream_),
+                      "rms_norm");
+    TAILOR_RETURN_IF_ERROR(mm(qkv_, DType::f32, Q + 2 * KV, xn_, D, L.wqkv, Q + 2 * KV, D, T, 1.0f, 0.0f,
+                              nullptr, false, fuse ? L.attn_norm : nullptr));
     TAILOR_CUDA_TRY(rope_qkv_store(q_, kv_t_, qkv_, L.bqkv, L.q_norm, L.k_norm, eps, d_pos, d_slot, inv_freq_,
                                    cache(l), T, hp.n_head, hp.n_head_kv, hp.head_dim, stream_),
                     "rope/kv store");
@@ -496,10 +532,12 @@ Status CudaRunner::layers(int64_t T, bool mma_attention, int n_tiles, int n_spli
       TAILOR_CUDA_TRY(attention_decode(ap, n_split, attn_ws_, attn_counters_, stream_), "attention (decode)");
     TAILOR_RETURN_IF_ERROR(mm(x_, DType::f32, D, att_, Q, L.wo, D, Q, T, r, 1.0f, L.bo, false));
     // x = x + down(silu(gate(n)) * up(n)) * residual_multiplier
-    TAILOR_CUDA_TRY(rms_norm(xn_, wt_, x_, nullptr, 0.0f, L.ffn_norm, nullptr, T, D, eps, stream_),
-                    "rms_norm");
+    if (!fuse)
+      TAILOR_CUDA_TRY(rms_norm(xn_, wt_, x_, nullptr, 0.0f, L.ffn_norm, nullptr, T, D, eps, stream_),
+                      "rms_norm");
     if (T <= kGemvRows) {
-      TAILOR_RETURN_IF_ERROR(mm(act_, wt_, F, xn_, D, L.wgu, 2 * F, D, T, 1.0f, 0.0f, L.bgu, true));
+      TAILOR_RETURN_IF_ERROR(
+          mm(act_, wt_, F, xn_, D, L.wgu, 2 * F, D, T, 1.0f, 0.0f, L.bgu, true, fuse ? L.ffn_norm : nullptr));
     } else {
       TAILOR_RETURN_IF_ERROR(mm(gu_, wt_, 2 * F, xn_, D, L.wgu, 2 * F, D, T, 1.0f, 0.0f, nullptr, false));
       TAILOR_CUDA_TRY(silu_mul(act_, wt_, gu_, wt_, L.bgu, T, F, stream_), "silu_mul");
@@ -510,16 +548,18 @@ Status CudaRunner::layers(int64_t T, bool mma_attention, int n_tiles, int n_spli
   return {};
 }
 
-Status CudaRunner::head(int64_t n_rows, int64_t row_offset) {
+Status CudaRunner::head(int64_t n_rows, int64_t row_offset, bool identity_rows) {
   const HParams& hp = spec_->hp;
   const int64_t D = hp.n_embd, V = hp.n_vocab;
   const int32_t* d_rows = d_in_ + 3 * chunk_ + row_offset;
-  TAILOR_CUDA_TRY(
-      rms_norm(xs_, wt_, x_, nullptr, 0.0f, out_norm_, d_rows, n_rows, D, hp.rms_norm_eps, stream_),
-      "final rms_norm");
+  const bool fuse = identity_rows && fuse_norm(n_rows);
+  if (!fuse)
+    TAILOR_CUDA_TRY(
+        rms_norm(xs_, wt_, x_, nullptr, 0.0f, out_norm_, d_rows, n_rows, D, hp.rms_norm_eps, stream_),
+        "final rms_norm");
   TAILOR_RETURN_IF_ERROR(mm(logits_, DType::f32, V, xs_, D, lm_head_, V, D, n_rows, 1.0f / hp.logits_scaling,
-                            0.0f, nullptr, false));
-  TAILOR_CUDA_TRY(argmax(out_ids_, logits_, V, n_rows, V, stream_), "argmax");
+                            0.0f, nullptr, false, fuse ? out_norm_ : nullptr));
+  TAILOR_CUDA_TRY(argmax(out_ids_, logits_, V, n_rows, V, stream_, argmax_ws_, argmax_counters_), "argmax");
   return {};
 }
 
@@ -615,7 +655,7 @@ Status CudaRunner::run_eager(std::span<const SeqBatchEntry> batch, std::vector<f
     }
     for (int64_t r0 = 0; r0 < n_rows; r0 += R) {
       const int64_t n = std::min(R, n_rows - r0);
-      TAILOR_RETURN_IF_ERROR(head(n, r0));
+      TAILOR_RETURN_IF_ERROR(head(n, r0, false));
       if (logits) {
         TAILOR_CUDA_TRY(
             cudaMemcpyAsync(h_out_.data(), logits_, size_t(n * V) * 4, cudaMemcpyDeviceToHost, stream_),
@@ -658,11 +698,11 @@ Status CudaRunner::run_decode_graph(std::span<const SeqBatchEntry> batch, std::v
     // First step of this batch size: run it directly (this also lets cuBLASLt pick its algorithms outside the
     // capture), then capture the same launches for the following steps.
     TAILOR_RETURN_IF_ERROR(layers(B, false, 0, n_split));
-    TAILOR_RETURN_IF_ERROR(head(B, 0));
+    TAILOR_RETURN_IF_ERROR(head(B, 0, true));
     TAILOR_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
                     "capturing the decode graph");
     Status st = layers(B, false, 0, n_split);
-    if (st.ok()) st = head(B, 0);
+    if (st.ok()) st = head(B, 0, true);
     cudaGraph_t g = nullptr;
     const cudaError_t ce = cudaStreamEndCapture(stream_, &g);
     if (!st.ok() || ce != cudaSuccess) {

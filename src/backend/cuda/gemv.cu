@@ -24,25 +24,54 @@ __device__ __forceinline__ void gemv_store(const GemvParams& p, int64_t row, int
 // Each warp owns kRows consecutive rows and streams them with 16-byte loads, kUnroll x kRows loads in flight
 // per lane before the first use; lanes stride the row so every load instruction of a warp covers 512
 // contiguous bytes. x is re-read from L1/L2 by every warp (it is tiny); weights bypass L1.
-template <class T, class YT, int kB, int kRows, int kUnroll, bool kSwiglu>
+template <class T, class YT, int kB, int kRows, int kUnroll, bool kSwiglu, bool kNorm>
 __global__ void __launch_bounds__(kWarps * 32, kB <= 2 ? 2 : 1) gemv_kernel(const GemvParams p) {
   constexpr int V = kVec<T>;
+  extern __shared__ uint4 gemv_smem[];  // kNorm: the normalized input rows [kB][k] of T
   const int lane = threadIdx.x & 31;
   const int64_t row0 = (int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5)) * kRows;
+  const T* X = static_cast<const T*>(p.x);
+  int64_t ldx = p.ldx;
+  if constexpr (kNorm) {
+    // RMSNorm prologue (HF LlamaRMSNorm, statistics in f32), every thread of the block taking part.
+    __shared__ float red[32];
+    pdl_wait();
+    T* xs = reinterpret_cast<T*>(gemv_smem);
+    for (int b = 0; b < kB; ++b) {
+      const float* xb = p.norm_x + int64_t(min(b, p.batch - 1)) * p.ld_norm_x;
+      float ss = 0.0f;
+      for (int64_t i = int64_t(threadIdx.x) * 8; i < p.k; i += kWarps * 32 * 8) {
+        float f[8];
+        load8(xb + i, f);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) ss += f[e] * f[e];
+      }
+      const float inv = rsqrtf(block_sum(ss, red) / float(p.k) + p.norm_eps);
+      for (int64_t i = int64_t(threadIdx.x) * 8; i < p.k; i += kWarps * 32 * 8) {
+        float f[8], g[8];
+        load8(xb + i, f);
+        load8(p.norm_w + i, g);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) f[e] = f[e] * inv * g[e];
+        store8(xs + int64_t(b) * p.k + i, f);
+      }
+    }
+    __syncthreads();
+    X = xs;
+    ldx = p.k;
+  }
   if (row0 >= p.n) return;
   const int64_t kv = p.k / V;
   const T* W = static_cast<const T*>(p.w);
-  const T* X = static_cast<const T*>(p.x);
   const uint4* wr[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) wr[r] = reinterpret_cast<const uint4*>(W + min(row0 + r, p.n - 1) * p.k);
   // x comes from the previous kernel. Dependents are released only after the main loop (below): released
   // earlier, their blocks would take SM slots from this kernel's weight stream (measured slower on H200).
-  pdl_wait();
+  if constexpr (!kNorm) pdl_wait();
   const uint4* xr[kB];
 #pragma unroll
-  for (int b = 0; b < kB; ++b)
-    xr[b] = reinterpret_cast<const uint4*>(X + int64_t(min(b, p.batch - 1)) * p.ldx);
+  for (int b = 0; b < kB; ++b) xr[b] = reinterpret_cast<const uint4*>(X + int64_t(min(b, p.batch - 1)) * ldx);
 
   float acc[kRows][kB];
 #pragma unroll
@@ -57,7 +86,10 @@ __global__ void __launch_bounds__(kWarps * 32, kB <= 2 ? 2 : 1) gemv_kernel(cons
 #pragma unroll
     for (int b = 0; b < kB; ++b) {
       float xf[V];
-      unpack(__ldg(xr[b] + v), xf, T{});
+      if constexpr (kNorm)
+        unpack(xr[b][v], xf, T{});  // shared memory
+      else
+        unpack(__ldg(xr[b] + v), xf, T{});
 #pragma unroll
       for (int r = 0; r < kRows; ++r)
 #pragma unroll
@@ -263,16 +295,31 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_mma_kernel(const GemvParams 
 template <class T, class YT, int kB, int kRows, int kUnroll>
 cudaError_t launch_vec(const GemvParams& p, cudaStream_t stream) {
   const unsigned blocks = unsigned(ceil_div(p.n, int64_t(kWarps) * kRows));
+  if constexpr (kB <= 2) {
+    if (p.norm_w) {
+      const size_t smem = size_t(kB) * size_t(p.k) * sizeof(T);
+      if (p.swiglu)
+        return launch_kernel(gemv_kernel<T, YT, kB, kRows, kUnroll, true, true>, dim3(blocks),
+                             dim3(kWarps * 32), smem, stream, p);
+      return launch_kernel(gemv_kernel<T, YT, kB, kRows, kUnroll, false, true>, dim3(blocks),
+                           dim3(kWarps * 32), smem, stream, p);
+    }
+  }
   if (p.swiglu)
-    return launch_kernel(gemv_kernel<T, YT, kB, kRows, kUnroll, true>, dim3(blocks), dim3(kWarps * 32), 0,
-                         stream, p);
-  return launch_kernel(gemv_kernel<T, YT, kB, kRows, kUnroll, false>, dim3(blocks), dim3(kWarps * 32), 0,
-                       stream, p);
+    return launch_kernel(gemv_kernel<T, YT, kB, kRows, kUnroll, true, false>, dim3(blocks), dim3(kWarps * 32),
+                         0, stream, p);
+  return launch_kernel(gemv_kernel<T, YT, kB, kRows, kUnroll, false, false>, dim3(blocks), dim3(kWarps * 32),
+                       0, stream, p);
 }
 
 template <class T, class YT>
 cudaError_t launch_typed(const GemvParams& p, cudaStream_t stream) {
   constexpr int V = kVec<T>;
+  if (p.norm_w) {  // fused RMSNorm: only the CUDA-core kernel for batch <= 2 has the prologue
+    if (!gemv_norm_fusable(p)) return cudaErrorInvalidValue;
+    if (p.batch <= 1) return launch_vec<T, YT, 1, 2, 4>(p, stream);
+    return launch_vec<T, YT, 2, 2, 4>(p, stream);
+  }
   const bool vec = p.k % V == 0 && p.ldx % V == 0 && aligned16(p.w) && aligned16(p.x);
   if (!vec) {
     const int rows_per_warp = p.swiglu ? 2 : 1;
@@ -300,6 +347,13 @@ cudaError_t launch_typed(const GemvParams& p, cudaStream_t stream) {
 }
 
 }  // namespace
+
+bool gemv_norm_fusable(const GemvParams& p) {
+  const size_t es = dtype_size(p.wt);
+  return (p.wt == DType::f32 || p.wt == DType::f16 || p.wt == DType::bf16) && p.batch >= 1 && p.batch <= 2 &&
+         p.k % 8 == 0 && p.ld_norm_x % 4 == 0 && aligned16(p.w) && aligned16(p.norm_x) &&
+         aligned16(p.norm_w) && size_t(p.batch) * size_t(p.k) * es <= 48 * 1024;
+}
 
 cudaError_t gemv(const GemvParams& p, cudaStream_t stream) {
   if (p.n <= 0 || p.batch <= 0) return cudaSuccess;

@@ -30,7 +30,18 @@ struct GemvParams {
   // From this batch size on, f16/bf16 products run on tensor cores (mma.sync, sm_80+): the CUDA-core kernel's
   // FMAs and x re-reads grow with the batch, the tensor-core kernel stays bandwidth-bound up to 8.
   int mma_min_batch = 3;
+  // Fused RMSNorm of the input (decode, batch <= 2): when norm_w is set, x is not read; each block first
+  // builds x[b, :] = wt(norm_x[b, :] / sqrt(mean(norm_x[b, :]²) + norm_eps) * norm_w) in shared memory (as
+  // rms_norm() would store it), saving the separate normalization launch. See gemv_norm_fusable().
+  const float* norm_x = nullptr;  // f32 [batch, ld_norm_x]
+  int64_t ld_norm_x = 0;
+  const float* norm_w = nullptr;  // f32 [k]
+  float norm_eps = 1e-6f;
 };
+
+// Whether gemv() can fuse the RMSNorm for these parameters (batch <= 2, k a multiple of 8, 16-byte aligned
+// rows, the normalized rows fit in 48 KiB of shared memory, no SwiGLU restriction).
+bool gemv_norm_fusable(const GemvParams& p);
 
 cudaError_t gemv(const GemvParams& p, cudaStream_t stream);
 
