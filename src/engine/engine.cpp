@@ -136,8 +136,8 @@ void Engine::loop() {
     EngineEvent e;
     e.end = RequestEnd::cancelled;
     e.n_prompt = int(p.req.prompt.size());
-    p.handle->push_final(std::move(e));
     metrics_.requests_finished[int(RequestEnd::cancelled)].fetch_add(1);
+    p.handle->push_final(std::move(e));
   }
   for (auto& s : active_)
     if (!s->done) finish(*s, RequestEnd::cancelled);
@@ -160,14 +160,16 @@ void Engine::admit() {
       taken.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
+    // Counted as active while still under the lock, so submit() never sees them in neither place.
+    active_count_.fetch_add(int(taken.size()));
   }
   for (auto& p : dropped) {
     EngineEvent e;
     e.end = RequestEnd::cancelled;
     e.n_prompt = int(p.req.prompt.size());
     e.timings.queue_ms = ms_between(p.t_submit, Clock::now());
-    p.handle->push_final(std::move(e));
     metrics_.requests_finished[int(RequestEnd::cancelled)].fetch_add(1);
+    p.handle->push_final(std::move(e));
   }
   const auto now = Clock::now();
   for (auto& p : taken) {
@@ -185,7 +187,6 @@ void Engine::admit() {
     s->t_admit = now;
     metrics_.queue_time.observe(ms_between(p.t_submit, now) / 1e3);
     metrics_.prompt_tokens.fetch_add(uint64_t(s->n_prompt));
-    active_count_.fetch_add(1);
     Seq& ref = *s;
     active_.push_back(std::move(s));
     if (ref.req.max_new_tokens == 0) finish(ref, RequestEnd::length);
@@ -348,12 +349,14 @@ void Engine::finish(Seq& s, RequestEnd end, Status st) {
   } else {
     e.timings.prompt_ms = ms_between(s.t_admit, now);
   }
-  s.handle->push_final(std::move(e));
-  metrics_.requests_finished[int(end)].fetch_add(1);
-  metrics_.request_duration.observe(ms_between(s.t_submit, now) / 1e3);
+  // The slot is released before the client hears of the end, so a client that then reads /metrics sees it
+  // free.
   free_slots_.push_back(s.slot);
   active_count_.fetch_sub(1);
   s.req.constraint.reset();
+  metrics_.requests_finished[int(end)].fetch_add(1);
+  metrics_.request_duration.observe(ms_between(s.t_submit, now) / 1e3);
+  s.handle->push_final(std::move(e));
 }
 
 }  // namespace tailor
