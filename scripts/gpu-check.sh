@@ -7,7 +7,11 @@
 # usage: scripts/gpu-check.sh [--prebuilt DIR] [--no-tests] [--no-bench] [--peers hf,llama]
 #                             [--model DIR] [--jobs N]
 #   --prebuilt DIR  use binaries built elsewhere (DIR/bin: tailor, test_*, bench_cuda_gemv; DIR/lib: extra .so)
-#                   instead of building here; used when the GPU machine lacks the build dependencies.
+#                   instead of building here. The lent GPU image has cmake, ninja, gtest and nlohmann-json but no
+#                   pkg-config files for pcre2/utf8proc, so tailor does not configure there (seen 2026-11-21):
+#                   build on the dev machine, then `scripts/gpu-check.sh --pack build-dir` writes
+#                   .gpu/prebuilt.tar.xz (~6 MB; .gpu/ is git-ignored); carry .gpu and start the device command
+#                   with `tar -C .gpu -xJf .gpu/prebuilt.tar.xz && scripts/gpu-check.sh --prebuilt .gpu/prebuilt`.
 #   --peers LIST    hf: .peers/hf_baseline.py (copy of ../shared/peers/hf_baseline.py);
 #                   llama: .peers/gitRelease.bundle + .peers/make_random_qwen2_gguf.py (see docs in PERF.md).
 set -uo pipefail
@@ -16,6 +20,19 @@ ROOT=$PWD
 OUT=${OUT:-$ROOT/out}
 mkdir -p "$OUT"
 PREBUILT="" TESTS=1 BENCH=1 PEERS="" MODEL=/tmp/tailor-7b JOBS=$(nproc)
+if [ "${1:-}" = "--pack" ]; then  # dev machine: package a CUDA build for the GPU machine
+  B=${2:?--pack BUILD_DIR}
+  rm -rf .gpu/prebuilt .gpu/prebuilt.tar.xz && mkdir -p .gpu/prebuilt/bin .gpu/prebuilt/lib || exit 1
+  cp "$B/apps/tailor/tailor" "$B/tests/test_cuda" "$B/bench/bench_cuda_gemv" .gpu/prebuilt/bin/ || exit 1
+  strip .gpu/prebuilt/bin/*
+  # Shared libraries the GPU image may lack (its libc, libstdc++, OpenSSL and zlib are newer or equal).
+  for l in $(ldd "$B/apps/tailor/tailor" | awk '/utf8proc|httplib|brotli|pcre2/ {print $3}'); do
+    cp -L "$l" .gpu/prebuilt/lib/
+  done
+  echo "$ROOT" >.gpu/prebuilt/source_dir  # test fixtures are found through the compiled-in source path
+  tar -C .gpu -cJf .gpu/prebuilt.tar.xz prebuilt && rm -rf .gpu/prebuilt && ls -la .gpu/prebuilt.tar.xz
+  exit 0
+fi
 while [ $# -gt 0 ]; do
   case $1 in
     --prebuilt) PREBUILT=$2; shift ;;
