@@ -28,7 +28,7 @@ void collect_refs(const Expr& e, std::vector<uint32_t>& out) {
 
 // Which rules are recursive, how often each is referenced, and which get inlined.
 struct Analysis {
-  std::vector<bool> reachable, recursive, inlined, wide;
+  std::vector<bool> reachable, recursive, inlined, wide, counted;
   std::vector<uint32_t> refcount;
   std::vector<uint64_t> size;  // NFA size estimate with inlining applied
   std::vector<bool> done;
@@ -96,7 +96,7 @@ void decide(uint32_t r, const Grammar& g, Analysis& a) {
   a.size[r] = size;
   a.wide[r] = wide;
   const Rule& rule = g.rules[r];
-  bool can = !a.recursive[r] && r != g.root && rule.hint != InlineHint::call;
+  bool can = !a.recursive[r] && r != g.root && rule.hint != InlineHint::call && !a.counted[r];
   a.inlined[r] = can && (rule.hint == InlineHint::always || a.refcount[r] <= 1 || (size <= 256 && !wide));
 }
 
@@ -136,9 +136,29 @@ uint64_t estimate(const Expr& e, const Grammar& g, Analysis& a, bool* wide) {
   return 1;
 }
 
+bool has_ref(const Expr& e) {
+  if (e.kind == ExprKind::rule_ref) return true;
+  for (const Expr& it : e.items) {
+    if (has_ref(it)) return true;
+  }
+  return false;
+}
+
+// `X{min,max} Y` with a large count and no calls: a candidate counted-loop rule (see Automaton::RuleInfo).
+bool counted_shape(const Expr& body) {
+  if (body.kind != ExprKind::seq || body.items.size() != 2) return false;
+  const Expr& r = body.items[0];
+  const Expr& y = body.items[1];
+  if (r.kind != ExprKind::repeat || y.kind == ExprKind::empty) return false;
+  bool big = r.max == kUnbounded ? r.min >= 4 : r.max >= 4;
+  return big && !has_ref(r.items[0]) && !has_ref(y);
+}
+
 Analysis analyze(const Grammar& g) {
   size_t n = g.rules.size();
   Analysis a;
+  a.counted.assign(n, false);
+  for (size_t r = 0; r < n; ++r) a.counted[r] = counted_shape(g.rules[r].body);
   a.reachable.assign(n, false);
   a.recursive.assign(n, false);
   a.inlined.assign(n, false);
@@ -346,8 +366,12 @@ struct VecHash {
   }
 };
 
+// x_lo..x_hi: for a counted-loop rule, the NFA states of the loop item; `region` then gets per DFA state
+// 0 = head (the start), 1 = inside the item, 2 = terminator, 3 = mixed (the rule is not a valid counted
+// loop).
 Status determinize(const Nfa& nfa, const std::array<uint8_t, 256>& byte_class, uint32_t n_classes,
-                   uint64_t& dfa_total, const AutomatonLimits& lim, LocalDfa& out) {
+                   uint64_t& dfa_total, const AutomatonLimits& lim, LocalDfa& out, int32_t x_lo = -1,
+                   int32_t x_hi = -1, std::vector<uint8_t>* region = nullptr) {
   int32_t n = nfa.n_states;
   // CSR adjacency by kind.
   std::vector<uint32_t> off(size_t(n) + 1, 0);
@@ -446,7 +470,30 @@ Status determinize(const Nfa& nfa, const std::array<uint8_t, 256>& byte_class, u
     out.final.push_back(is_final);
     out.calls.push_back(std::move(calls));
   }
+  if (region) {
+    region->assign(sets.size(), 0);
+    for (size_t i = 1; i < sets.size(); ++i) {
+      bool has_x = false, has_other = false;
+      for (int32_t s : sets[i]) (s >= x_lo && s < x_hi ? has_x : has_other) = true;
+      (*region)[i] = has_x && has_other ? 3 : has_x ? 1 : 2;
+    }
+  }
   return {};
+}
+
+// Whether a counted-loop candidate determinized into the expected shape: the head is not final and mixes
+// nothing else, item and terminator states never mix, the terminator never leads back into the loop.
+bool valid_counted_dfa(const LocalDfa& d, const std::vector<uint8_t>& region, uint32_t C) {
+  if (d.size() == 0 || d.final[0]) return false;
+  for (size_t s = 0; s < d.size(); ++s) {
+    if (region[s] == 3 || !d.calls[s].empty()) return false;
+    if (region[s] == 1 && d.final[s]) return false;
+    for (uint32_t c = 0; c < C; ++c) {
+      int32_t t = d.next[s * C + c];
+      if (t >= 0 && region[s] == 2 && region[size_t(t)] != 2) return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -461,12 +508,26 @@ Result<Automaton> build_automaton(const Grammar& g, const AutomatonLimits& limit
   NfaBuilder builder(g, an, limits, arule_of_rule, rule_of_arule, nfa_total);
   builder.arule(g.root);
   std::vector<Nfa> nfas;
+  std::vector<std::pair<int32_t, int32_t>> x_range;  // per automaton rule; (-1, -1) when not counted
   for (size_t i = 0; i < rule_of_arule.size(); ++i) {
     Nfa nfa;
-    Status st = builder.build(g.rules[rule_of_arule[i]].body, 0, 1, nfa, 0);
+    const Expr& body = g.rules[rule_of_arule[i]].body;
+    Status st;
+    std::pair<int32_t, int32_t> xr{-1, -1};
+    if (an.counted[rule_of_arule[i]]) {
+      // X* from the start to `mid`, then Y: the counter enforces the bounds at run time.
+      int32_t mid = nfa.n_states++;
+      xr.first = nfa.n_states;
+      st = builder.build(star(body.items[0].items[0]), 0, mid, nfa, 0);
+      xr.second = nfa.n_states;
+      if (st.ok()) st = builder.build(body.items[1], mid, 1, nfa, 0);
+    } else {
+      st = builder.build(body, 0, 1, nfa, 0);
+    }
     if (!builder.overflow().ok()) return builder.overflow();
     TAILOR_RETURN_IF_ERROR(st);
     nfas.push_back(std::move(nfa));
+    x_range.push_back(xr);
   }
 
   // 2. Byte classes: maximal byte intervals that no edge splits.
@@ -492,15 +553,36 @@ Result<Automaton> build_automaton(const Grammar& g, const AutomatonLimits& limit
   // 3. Determinize each rule and lay the DFAs out in one state space.
   uint64_t dfa_total = 0;
   std::vector<LocalDfa> dfas(nfas.size());
+  std::vector<std::vector<uint8_t>> regions(nfas.size());
+  std::vector<uint8_t> counted_rule(nfas.size(), 0);
   for (size_t r = 0; r < nfas.size(); ++r) {
-    TAILOR_RETURN_IF_ERROR(determinize(nfas[r], A.byte_class, C, dfa_total, limits, dfas[r]));
+    if (x_range[r].first >= 0) {
+      TAILOR_RETURN_IF_ERROR(determinize(nfas[r], A.byte_class, C, dfa_total, limits, dfas[r],
+                                         x_range[r].first, x_range[r].second, &regions[r]));
+      if (valid_counted_dfa(dfas[r], regions[r], C)) {
+        counted_rule[r] = 1;
+      } else {
+        // Not a clean loop (e.g. the item is not prefix-free): expand the repetition instead.
+        dfas[r] = LocalDfa{};
+        regions[r].clear();
+        Nfa plain;
+        Status st = builder.build(g.rules[rule_of_arule[r]].body, 0, 1, plain, 0);
+        if (!builder.overflow().ok()) return builder.overflow();
+        TAILOR_RETURN_IF_ERROR(st);
+        // The plain NFA may use byte ranges the loop NFA split differently; classes stay valid because the
+        // loop NFA had the same edges.
+        TAILOR_RETURN_IF_ERROR(determinize(plain, A.byte_class, C, dfa_total, limits, dfas[r]));
+      }
+    } else {
+      TAILOR_RETURN_IF_ERROR(determinize(nfas[r], A.byte_class, C, dfa_total, limits, dfas[r]));
+    }
     nfas[r] = Nfa{};  // free as we go
   }
   std::vector<int32_t> base(dfas.size() + 1, 0);
   for (size_t r = 0; r < dfas.size(); ++r) base[r + 1] = base[r] + int32_t(dfas[r].size());
   size_t n = size_t(base.back());
   std::vector<int32_t> next(n * C, -1);
-  std::vector<uint8_t> fin(n, 0);
+  std::vector<uint8_t> fin(n, 0), reg(n, 0);
   std::vector<uint32_t> rule_of(n);
   std::vector<std::vector<Automaton::Call>> calls(n);
   for (size_t r = 0; r < dfas.size(); ++r) {
@@ -508,6 +590,7 @@ Result<Automaton> build_automaton(const Grammar& g, const AutomatonLimits& limit
       size_t gs = size_t(base[r]) + s;
       rule_of[gs] = uint32_t(r);
       fin[gs] = dfas[r].final[s];
+      reg[gs] = regions[r].empty() ? 0 : regions[r][s];
       for (uint32_t c = 0; c < C; ++c) {
         int32_t t = dfas[r].next[s * C + c];
         next[gs * C + c] = t < 0 ? -1 : base[r] + t;
@@ -604,7 +687,15 @@ Result<Automaton> build_automaton(const Grammar& g, const AutomatonLimits& limit
     uint32_t r = rule_of[s];
     if (rule_remap[r] < 0) {
       rule_remap[r] = int32_t(A.rules.size());
-      A.rules.push_back({g.rules[rule_of_arule[r]].name, -1, 0});
+      Automaton::RuleInfo info;
+      info.name = g.rules[rule_of_arule[r]].name;
+      if (counted_rule[r]) {
+        const Expr& rep_expr = g.rules[rule_of_arule[r]].body.items[0];
+        info.counted = true;
+        info.loop_min = rep_expr.min;
+        info.loop_max = rep_expr.max;
+      }
+      A.rules.push_back(info);
     }
   }
   for (size_t r = 0; r < n_rules; ++r) {
@@ -618,6 +709,10 @@ Result<Automaton> build_automaton(const Grammar& g, const AutomatonLimits& limit
     Automaton::State& st = A.states[i];
     st.rule = uint32_t(rule_remap[rule_of[s]]);
     st.flags = fin[s] ? Automaton::kFinal : 0;
+    if (counted_rule[rule_of[s]]) {
+      st.flags |= Automaton::kCounted;
+      if (reg[s] == 2) st.flags |= Automaton::kLoopTail;
+    }
     for (uint32_t c = 0; c < C; ++c) {
       int32_t t = next[size_t(s) * C + c];
       if (t >= 0 && remap[t] >= 0) {
@@ -757,6 +852,25 @@ Result<Automaton> build_automaton(const Grammar& g, const AutomatonLimits& limit
       bool changed = false;
       for (uint32_t r = 0; r < R; ++r) {
         uint32_t v = A.dist[A.rules[r].start];
+        Automaton::RuleInfo& info = A.rules[r];
+        if (info.counted && v < kInf) {
+          // The head's distance skips the loop; a counted rule needs loop_min items first.
+          const int32_t head = info.start;
+          uint32_t item = kInf;
+          for (uint32_t c = 0; c < C; ++c) {
+            int32_t t = A.next[size_t(head) * C + c];
+            if (t < 0 || (A.states[size_t(t)].flags & Automaton::kLoopTail) || A.dist[size_t(t)] >= kInf)
+              continue;
+            uint32_t len = 1 + (t == head ? 0 : A.dist[size_t(t)] - A.dist[size_t(head)]);
+            if (len < item) {
+              item = len;
+              info.head_item_byte = int16_t(A.class_first_byte[c]);
+            }
+          }
+          info.item_min_len = item;
+          if (info.loop_min > 0)
+            v = item >= kInf ? kInf : uint32_t(std::min<uint64_t>(kInf, v + uint64_t(item) * info.loop_min));
+        }
         if (v != rule_min[r]) {
           rule_min[r] = v;
           changed = true;

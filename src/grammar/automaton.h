@@ -25,6 +25,8 @@ struct Automaton {
     kFinal = 1,         // the state's rule may return here
     kHasBytes = 2,      // some byte moves out of the state
     kNeedsClosure = 4,  // final or has calls: stepping into it must expand calls / returns
+    kCounted = 8,       // the state belongs to a counted-loop rule (see RuleInfo::counted)
+    kLoopTail = 16,     // ... and lies in its terminator part (after the loop)
   };
   struct State {
     uint32_t rule = 0;  // index into rules
@@ -35,10 +37,18 @@ struct Automaton {
     uint32_t rule;  // callee (index into rules)
     int32_t ret;    // state to continue in when the callee returns
   };
+  // A counted-loop rule is `X{min,max} Y` with X a prefix-free, call-free item and Y a call-free terminator
+  // whose first bytes differ from X's. Instead of unrolling max copies of X, its DFA is X* Y with a counter
+  // in the configuration: every return to the start state (the loop head) counts one X; leaving the head into
+  // X needs count < max, into Y needs count >= min. This keeps maxLength 1000 strings at a dozen states.
   struct RuleInfo {
     std::string name;
     int32_t start = -1;
     uint32_t min_len = 0;  // bytes of the shortest string the rule matches
+    bool counted = false;
+    uint32_t loop_min = 0, loop_max = 0;  // loop_max may be kUnbounded
+    uint32_t item_min_len = 0;            // shortest X in bytes
+    int16_t head_item_byte = -1;          // first byte of a shortest X
   };
 
   std::vector<State> states;
@@ -56,6 +66,7 @@ struct Automaton {
   bool final(int32_t s) const { return states[s].flags & kFinal; }
   bool has_bytes(int32_t s) const { return states[s].flags & kHasBytes; }
   bool needs_closure(int32_t s) const { return states[s].flags & kNeedsClosure; }
+  bool counted(int32_t s) const { return states[s].flags & kCounted; }
   bool allows(int32_t s, uint8_t b) const { return (allowed[s][b >> 6] >> (b & 63)) & 1; }
   int32_t root_start() const { return rules[0].start; }
 };

@@ -39,7 +39,15 @@ std::vector<int32_t> refine_states(const Automaton& A, uint32_t depth) {
     std::vector<int32_t> sig;
     for (size_t s = 0; s < n; ++s) {
       const Automaton::State& st = A.states[s];
-      sig.assign({int32_t(st.flags & (Automaton::kFinal | Automaton::kHasBytes))});
+      sig.assign({int32_t(st.flags & (Automaton::kFinal | Automaton::kHasBytes | Automaton::kCounted |
+                                      Automaton::kLoopTail))});
+      if (st.flags & Automaton::kCounted) {
+        // Counted classifications are relative to the rule's head and bounds.
+        const Automaton::RuleInfo& r = A.rules[st.rule];
+        sig.push_back(int32_t(r.start == int32_t(s)));
+        sig.push_back(int32_t(r.loop_min));
+        sig.push_back(int32_t(r.loop_max));
+      }
       for (uint32_t k = st.calls_begin; k < st.calls_end; ++k) {
         sig.push_back(int32_t(A.calls[k].rule));
         sig.push_back(A.calls[k].ret);
@@ -162,6 +170,134 @@ size_t CompiledGrammar::n_classes_computed() const {
   return owned_.size();
 }
 
+uint32_t TokenClass::interval(uint32_t count) const {
+  return uint32_t(std::upper_bound(cuts.begin(), cuts.end(), count) - cuts.begin());
+}
+
+namespace {
+void fill_parts(TokenClass& tc, std::vector<int32_t>& accepted, const Vocabulary& v) {
+  tc.n_accepted = uint32_t(accepted.size());
+  if (accepted.size() * 64 > size_t(v.size())) {
+    tc.dense.assign(v.mask_words(), 0);
+    for (int32_t id : accepted) tc.dense[size_t(id) >> 5] |= 1u << (id & 31);
+  } else {
+    std::sort(accepted.begin(), accepted.end());
+    tc.sparse = std::move(accepted);
+  }
+}
+
+// A counted-loop state: one walk over the trie with the item count k taken from 0 and the bounds turned into
+// conditions on the run-time count (leaving the head into the item at k needs count + k < max, into the
+// terminator count + k >= min). Counted rules make no calls, so the walk is a single DFA path per node.
+void classify_counted(const Automaton& A, const Vocabulary& v, int32_t u, TokenClass& tc) {
+  const TokenTrie& trie = v.trie();
+  constexpr int64_t kInf = int64_t(UINT32_MAX);
+  const Automaton::RuleInfo& r = A.rules[A.states[size_t(u)].rule];
+  const int32_t head = r.start;
+  const int64_t mn = r.loop_min, mx = r.loop_max == kUnbounded ? kInf : int64_t(r.loop_max);
+  struct Level {
+    int32_t state;
+    int64_t k, lo, hi;
+  };
+  std::vector<Level> lv(size_t(trie.max_depth) + 2);
+  lv[0] = {u, 0, 0, kInf};
+  tc.counted = true;
+  const uint32_t n = uint32_t(trie.size());
+  uint32_t i = 1;
+  while (i < n) {
+    const uint32_t d = trie.depth[i];
+    const Level p = lv[d - 1];
+    const int32_t t = A.step(p.state, trie.byte[i]);
+    if (t < 0) {
+      i = trie.end[i];
+      continue;
+    }
+    Level q{t, p.k, p.lo, p.hi};
+    if (p.state == head) {
+      if (A.states[size_t(t)].flags & Automaton::kLoopTail) {
+        q.lo = std::max(q.lo, mn - p.k);
+      } else if (mx != kInf) {
+        q.hi = std::min(q.hi, mx - p.k - 1);
+      }
+    }
+    if (t == head) ++q.k;
+    q.lo = std::max<int64_t>(q.lo, 0);
+    if (q.hi < q.lo) {  // conditions only tighten deeper down
+      i = trie.end[i];
+      continue;
+    }
+    for (uint32_t j = trie.tok_begin[i]; j < trie.tok_begin[i + 1]; ++j) {
+      tc.centries.push_back({trie.ids[j], uint32_t(q.lo), uint32_t(q.hi)});
+    }
+    const bool children = trie.end[i] > i + 1;
+    if (A.final(t) && children) tc.cexits.push_back({i, uint32_t(q.lo), uint32_t(q.hi)});
+    if (children && A.has_bytes(t)) {
+      lv[d] = q;
+      ++i;
+    } else {
+      i = trie.end[i];
+    }
+  }
+  for (const CountedEntry& e : tc.centries) {
+    tc.cuts.push_back(e.lo);
+    if (e.hi != UINT32_MAX) tc.cuts.push_back(e.hi + 1);
+  }
+  for (const CountedExit& e : tc.cexits) {
+    tc.cuts.push_back(e.lo);
+    if (e.hi != UINT32_MAX) tc.cuts.push_back(e.hi + 1);
+  }
+  std::sort(tc.cuts.begin(), tc.cuts.end());
+  tc.cuts.erase(std::unique(tc.cuts.begin(), tc.cuts.end()), tc.cuts.end());
+  tc.n_accepted = uint32_t(tc.centries.size());
+  for (const CountedEntry& e : tc.centries) (e.lo == 0 ? tc.from0_by_hi : tc.late).push_back(e);
+  std::sort(tc.from0_by_hi.begin(), tc.from0_by_hi.end(),
+            [](const CountedEntry& a, const CountedEntry& b) { return a.hi < b.hi; });
+  if (tc.centries.size() * 64 > size_t(v.size())) {
+    tc.from0_dense.assign(v.mask_words(), 0);
+    for (const CountedEntry& e : tc.from0_by_hi) tc.from0_dense[size_t(e.id) >> 5] |= 1u << (e.id & 31);
+  }
+}
+}  // namespace
+
+std::shared_ptr<const TokenClass> CompiledGrammar::counted_mask(int32_t c, uint32_t count) const {
+  const TokenClass& tc = token_class(c);
+  const uint64_t key = (uint64_t(uint32_t(c)) << 32) | tc.interval(count);
+  {
+    std::lock_guard<std::mutex> lock(class_mu_);
+    auto it = counted_masks_.find(key);
+    if (it != counted_masks_.end()) return it->second;
+  }
+  auto part = std::make_shared<TokenClass>();
+  const size_t V = size_t(vocab_->size());
+  if (tc.centries.size() * 64 <= V) {
+    std::vector<int32_t> accepted;
+    for (const CountedEntry& e : tc.centries) {
+      if (e.lo <= count && count <= e.hi) accepted.push_back(e.id);
+    }
+    fill_parts(*part, accepted, *vocab_);
+  } else {
+    // Entries valid from 0 stay valid while count <= hi: drop the prefix with hi < count (or, when that is
+    // most of them, set the suffix on an empty mask). Then add the late entries that apply.
+    const auto& h = tc.from0_by_hi;
+    size_t cut = size_t(std::lower_bound(h.begin(), h.end(), count,
+                                         [](const CountedEntry& e, uint32_t c) { return e.hi < c; }) -
+                        h.begin());
+    auto& m = part->dense;
+    if (cut * 2 <= h.size()) {
+      m = tc.from0_dense;
+      for (size_t k = 0; k < cut; ++k) m[size_t(h[k].id) >> 5] &= ~(1u << (h[k].id & 31));
+    } else {
+      m.assign(vocab_->mask_words(), 0);
+      for (size_t k = cut; k < h.size(); ++k) m[size_t(h[k].id) >> 5] |= 1u << (h[k].id & 31);
+    }
+    for (const CountedEntry& e : tc.late) {
+      if (e.lo <= count && count <= e.hi) m[size_t(e.id) >> 5] |= 1u << (e.id & 31);
+    }
+  }
+  std::lock_guard<std::mutex> lock(class_mu_);
+  return counted_masks_.emplace(key, std::move(part)).first->second;
+}
+
 // One walk of the whole token trie from a representative state of the class, with the stack below it unknown:
 // tokens consumed inside are accepted; nodes where the state's rule can return with bytes left are recorded.
 const TokenClass& CompiledGrammar::compute_class(int32_t c) const {
@@ -169,6 +305,13 @@ const TokenClass& CompiledGrammar::compute_class(int32_t c) const {
   if (const TokenClass* p = classes_[size_t(c)].load(std::memory_order_acquire)) return *p;
   const TokenTrie& trie = vocab_->trie();
   auto tc = std::make_unique<TokenClass>();
+  if (automaton_.counted(reps_[size_t(c)])) {
+    classify_counted(automaton_, *vocab_, reps_[size_t(c)], *tc);
+    const TokenClass* p = tc.get();
+    owned_.push_back(std::move(tc));
+    classes_[size_t(c)].store(p, std::memory_order_release);
+    return *p;
+  }
   StackArena arena;
   WalkScratch ws;
   std::vector<int32_t> accepted;
@@ -182,15 +325,7 @@ const TokenClass& CompiledGrammar::compute_class(int32_t c) const {
       },
       [&](uint32_t node) { tc->exits.push_back(node); });
   tc->inexact = t_truncated;
-  tc->n_accepted = uint32_t(accepted.size());
-  const size_t V = size_t(vocab_->size());
-  if (accepted.size() * 64 > V) {
-    tc->dense.assign(vocab_->mask_words(), 0);
-    for (int32_t id : accepted) tc->dense[size_t(id) >> 5] |= 1u << (id & 31);
-  } else {
-    std::sort(accepted.begin(), accepted.end());
-    tc->sparse = std::move(accepted);
-  }
+  fill_parts(*tc, accepted, *vocab_);
   const TokenClass* p = tc.get();
   owned_.push_back(std::move(tc));
   classes_[size_t(c)].store(p, std::memory_order_release);

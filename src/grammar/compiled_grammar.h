@@ -24,12 +24,32 @@
 
 namespace tailor::grammar {
 
+// For states of counted-loop rules (Automaton::RuleInfo::counted) acceptance depends on the run-time item
+// count; the classification stores, per token and per return node, the interval of counts that allow it.
+struct CountedEntry {
+  int32_t id;
+  uint32_t lo, hi;  // allowed when lo <= count <= hi
+};
+struct CountedExit {
+  uint32_t node, lo, hi;
+};
+
 struct TokenClass {
   std::vector<uint32_t> dense;  // accepted tokens as a bitmask (when there are many), else empty
   std::vector<int32_t> sparse;  // accepted token ids (when there are few)
   std::vector<uint32_t> exits;  // trie nodes where the rule may return with bytes left
   uint32_t n_accepted = 0;
   bool inexact = false;  // a configuration set was cut (kMaxConfigs): masks must walk from the real state
+  // counted-loop states only:
+  bool counted = false;
+  std::vector<CountedEntry> centries;
+  std::vector<CountedExit> cexits;
+  std::vector<uint32_t> cuts;  // sorted: the mask is the same for all counts between two cuts
+  // Built from centries for fast per-count masks: entries valid from count 0 (as a bitmask when many, plus
+  // their ids by ascending hi), and the few valid only from a positive count (the loop minimum).
+  std::vector<uint32_t> from0_dense;
+  std::vector<CountedEntry> from0_by_hi, late;
+  uint32_t interval(uint32_t count) const;  // index of the run of counts holding `count`
 };
 
 struct CompileOptions {
@@ -64,6 +84,9 @@ class CompiledGrammar {
   size_t n_token_classes() const { return reps_.size(); }
   size_t n_classes_computed() const;
 
+  // The accepted tokens of counted class c at item count `count` (built on first use, cached per interval).
+  std::shared_ptr<const TokenClass> counted_mask(int32_t c, uint32_t count) const;
+
   // Run-time cache of tokens accepted through returns, keyed by the stack content below the top rule.
   std::shared_ptr<const std::vector<int32_t>> find_returns(const std::string& key) const;
   void store_returns(const std::string& key, std::shared_ptr<const std::vector<int32_t>> ids) const;
@@ -81,6 +104,7 @@ class CompiledGrammar {
   std::unique_ptr<std::atomic<const TokenClass*>[]> classes_;  // published once computed
   mutable std::vector<std::unique_ptr<TokenClass>> owned_;
   mutable std::mutex class_mu_;
+  mutable std::unordered_map<uint64_t, std::shared_ptr<const TokenClass>> counted_masks_;
   CompileStats stats_;
   std::string grammar_text_;
 

@@ -413,7 +413,14 @@ Result<Expr> SchemaConverter::string_expr(const OrderedJson& s, const std::strin
       TAILOR_ASSIGN_OR_RETURN(auto bounds, regex_length_bounds(pattern));
       TAILOR_RETURN_IF_ERROR(check_implied(bounds.first, bounds.second, cat("pattern \"", pattern, "\"")));
     }
-    return seq({lit("\""), std::move(e).value(), lit("\"")});
+    Expr body = std::move(e).value();
+    if (body.kind == ExprKind::repeat && (body.max == kUnbounded ? body.min : body.max) >= 4) {
+      // A pattern that is one counted repetition ([a-z]{1,200}) becomes a counted-loop rule too.
+      uint32_t id = g_.add_rule("pattern");
+      g_.rules[id].body = seq({std::move(body), lit("\"")});
+      return seq({lit("\""), ref(id)});
+    }
+    return seq({lit("\""), std::move(body), lit("\"")});
   }
   if (has_format) {
     std::string f = s["format"].get<std::string>();
@@ -424,16 +431,16 @@ Result<Expr> SchemaConverter::string_expr(const OrderedJson& s, const std::strin
     return seq({lit("\""), std::move(*e), lit("\"")});
   }
   if (min == 0 && max == kUnbounded) return plain_string();
-  if (min > kMaxCounted) return error(path, cat("minLength above ", kMaxCounted, " is not supported"));
-  if (max != kUnbounded && max > kMaxCounted)
-    max = std::max(min, kMaxCounted);  // a subset of the valid strings
-  std::string key = cat("string_", min, "_", max == kUnbounded ? std::string("inf") : std::to_string(max));
+  // The body after the opening quote is its own rule of the form X{min,max} Y: the compiler runs it as a
+  // counted loop (a counter instead of max unrolled copies), whatever the bounds.
+  std::string key = cat("chars_", min, "_", max == kUnbounded ? std::string("inf") : std::to_string(max));
   auto it = shared_.find(key);
-  if (it != shared_.end()) return ref(it->second);
-  uint32_t id = g_.add_rule(key);
-  shared_[key] = id;
-  g_.rules[id].body = seq({lit("\""), rep(json_string_char_any(), min, max), lit("\"")});
-  return ref(id);
+  if (it == shared_.end()) {
+    uint32_t id = g_.add_rule(key);
+    it = shared_.emplace(key, id).first;
+    g_.rules[id].body = seq({rep(json_string_char_any(), min, max), lit("\"")});
+  }
+  return seq({lit("\""), ref(it->second)});
 }
 
 Result<Expr> SchemaConverter::integer_expr(const OrderedJson& s, const std::string& path) {

@@ -103,7 +103,9 @@ std::shared_ptr<const std::vector<int32_t>> GrammarMatcher::returns_for(const Co
   // Key: the class and the stack content below the top (states, not arena ids, so matchers share it).
   key_.clear();
   auto put = [&](int32_t v) { key_.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  const TokenClass& tc = g_->token_class(cls);
   put(cls);
+  if (tc.counted) put(int32_t(tc.interval(c.count)));  // which return nodes are open depends on the count
   for (int32_t p = c.parent; p >= 0; p = arena_.parent(p)) put(arena_.state(p));
   if (auto hit = g_->find_returns(key_)) return hit;
 
@@ -115,7 +117,13 @@ std::shared_ptr<const std::vector<int32_t>> GrammarMatcher::returns_for(const Co
     closure(*A_, arena_, {arena_.state(c.parent), arena_.parent(c.parent)}, ctx, 0);
     if (!ctx.empty()) {
       const TokenTrie& trie = g_->vocab().trie();
-      for (uint32_t node : g_->token_class(cls).exits) {
+      std::vector<uint32_t> counted_nodes;
+      if (tc.counted) {
+        for (const CountedExit& e : tc.cexits) {
+          if (e.lo <= c.count && c.count <= e.hi) counted_nodes.push_back(e.node);
+        }
+      }
+      for (uint32_t node : tc.counted ? counted_nodes : tc.exits) {
         walk_trie(
             *A_, trie, arena_, node, ctx.data(), ctx.size(), ws_,
             [&](uint32_t n) {
@@ -144,8 +152,11 @@ void GrammarMatcher::fill_next_token_mask(std::span<uint32_t> mask) {
   bool first = true;
   for (const Config& c : s.configs) {
     int32_t cls = g_->class_of(c.top);
-    const TokenClass& tc = g_->token_class(cls);
-    if (tc.inexact) return fill_by_walk(mask);
+    const TokenClass& tc_full = g_->token_class(cls);
+    if (tc_full.inexact) return fill_by_walk(mask);
+    std::shared_ptr<const TokenClass> counted_part;
+    if (tc_full.counted) counted_part = g_->counted_mask(cls, c.count);
+    const TokenClass& tc = tc_full.counted ? *counted_part : tc_full;
     if (!tc.dense.empty()) {
       if (first) {
         std::memcpy(mask.data(), tc.dense.data(), words * sizeof(uint32_t));
@@ -157,7 +168,7 @@ void GrammarMatcher::fill_next_token_mask(std::span<uint32_t> mask) {
       for (int32_t id : tc.sparse) mask[size_t(id) >> 5] |= 1u << (id & 31);
     }
     first = false;
-    if (!tc.exits.empty()) {
+    if (!tc_full.exits.empty() || !tc_full.cexits.empty()) {
       auto extra = returns_for(c, cls);
       if (!extra) return fill_by_walk(mask);
       for (int32_t id : *extra) mask[size_t(id) >> 5] |= 1u << (id & 31);
@@ -212,6 +223,7 @@ std::string GrammarMatcher::jump_forward(size_t max_bytes) const {
     }
     b.clear();
     end = step_all(*A_, arena_, a.data(), a.size(), uint8_t(only), b);
+    if (b.empty() && !end) break;  // the byte needs a count the loop does not have
     out += char(only);
     a.swap(b);
   }
@@ -228,12 +240,22 @@ std::string GrammarMatcher::shortest_completion(size_t max_bytes) const {
     uint64_t best_cost = UINT64_MAX;
     int best = -1;
     for (const Config& c : a) {
-      if (A_->best_byte[size_t(c.top)] < 0) continue;
+      int byte = A_->best_byte[size_t(c.top)];
       uint64_t cost = A_->dist[size_t(c.top)];
+      if (A_->counted(c.top)) {
+        // Items still owed to the loop minimum, and the byte that starts one when at the head.
+        const Automaton::RuleInfo& r = A_->rules[A_->states[size_t(c.top)].rule];
+        if (!(A_->states[size_t(c.top)].flags & Automaton::kLoopTail)) {
+          uint64_t done = c.count + (c.top == r.start ? 0 : 1);
+          if (done < r.loop_min) cost += (r.loop_min - done) * uint64_t(r.item_min_len);
+          if (c.top == r.start && c.count < r.loop_min) byte = r.head_item_byte;
+        }
+      }
+      if (byte < 0) continue;
       for (int32_t p = c.parent; p >= 0; p = arena_.parent(p)) cost += A_->dist[size_t(arena_.state(p))];
       if (cost < best_cost) {
         best_cost = cost;
-        best = A_->best_byte[size_t(c.top)];
+        best = byte;
       }
     }
     if (best < 0) {

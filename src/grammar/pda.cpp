@@ -19,7 +19,10 @@ bool closure(const Automaton& A, StackArena& arena, Config c, std::vector<Config
   bool end = false;
   thread_local std::unordered_set<uint64_t> seen_set;  // used once `seen` grows past a linear scan's worth
   seen_set.clear();
-  auto key = [](Config y) { return (uint64_t(uint32_t(y.top)) << 32) | uint32_t(y.parent); };
+  auto key = [](Config y) {
+    return ((uint64_t(uint32_t(y.top)) << 32) | uint32_t(y.parent)) ^
+           (uint64_t(y.count) * 0x9E3779B97F4A7C15ull);
+  };
   auto visit = [&](Config y) {
     if (seen.size() < 32) {
       for (const Config& s : seen) {

@@ -16,9 +16,12 @@ namespace tailor::grammar {
 // The current DFA state plus the stack below it. parent = -1 is the bottom: returning from there means the
 // outermost rule ended (at run time: the grammar can end; in compile-time classification: the classified
 // rule returned to an unknown caller).
+// count: items completed in a counted-loop rule (0 elsewhere; counted rules make no calls, so it never needs
+// saving on the stack).
 struct Config {
   int32_t top;
   int32_t parent;
+  uint32_t count = 0;
   bool operator==(const Config&) const = default;
 };
 
@@ -38,6 +41,9 @@ class StackArena {
     nodes_.clear();
     index_.clear();
   }
+  // Compile-time classification of counted-loop states counts items without enforcing the bounds (the
+  // bounds become per-token conditions on the run-time count).
+  bool ignore_bounds = false;
 
  private:
   std::vector<std::pair<int32_t, int32_t>> nodes_;
@@ -67,6 +73,27 @@ inline void add_unique(std::vector<Config>& out, size_t from, Config c) {
 // to out (deduplicated against out[from..]). Returns true when the bottom of the stack was returned from.
 bool closure(const Automaton& A, StackArena& arena, Config c, std::vector<Config>& out, size_t from);
 
+// One byte from c without closure: the target state, with the counted-loop rules applied (leaving the head
+// into the item needs count < max, into the terminator count >= min; reaching the head counts one item).
+inline bool step_config(const Automaton& A, bool ignore_bounds, const Config& c, uint8_t b, Config* out) {
+  const int32_t t = A.step(c.top, b);
+  if (t < 0) return false;
+  uint32_t count = c.count;
+  if (A.states[size_t(c.top)].flags & Automaton::kCounted) {
+    const Automaton::RuleInfo& r = A.rules[A.states[size_t(c.top)].rule];
+    if (c.top == r.start && !ignore_bounds) {
+      if (A.states[size_t(t)].flags & Automaton::kLoopTail) {
+        if (count < r.loop_min) return false;
+      } else if (r.loop_max != kUnbounded && count >= r.loop_max) {
+        return false;
+      }
+    }
+    if (t == r.start) ++count;
+  }
+  *out = {t, c.parent, count};
+  return true;
+}
+
 // Moves every configuration of in[0..n) by byte b, appending the closed results to out (from = out.size() at
 // entry). `in` must not alias out. Returns the bottom-reached flag.
 inline bool step_all(const Automaton& A, StackArena& arena, const Config* in, size_t n, uint8_t b,
@@ -74,17 +101,17 @@ inline bool step_all(const Automaton& A, StackArena& arena, const Config* in, si
   size_t from = out.size();
   bool end = false;
   for (size_t i = 0; i < n; ++i) {
-    int32_t t = A.step(in[i].top, b);
-    if (t < 0) continue;
-    if (!A.needs_closure(t)) {
+    Config x;
+    if (!step_config(A, arena.ignore_bounds, in[i], b, &x)) continue;
+    if (!A.needs_closure(x.top)) {
       if (n == 1) {
-        out.push_back({t, in[i].parent});
+        out.push_back(x);
       } else {
-        add_unique(out, from, {t, in[i].parent});
+        add_unique(out, from, x);
       }
       continue;
     }
-    end |= closure(A, arena, {t, in[i].parent}, out, from);
+    end |= closure(A, arena, x, out, from);
   }
   return end;
 }
@@ -129,7 +156,7 @@ void walk_trie(const Automaton& A, const TokenTrie& trie, StackArena& arena, uin
     const uint32_t d = tdepth[i] - base;  // >= 1
     const uint8_t b = tbyte[i];
     const uint32_t pb = ws.level[d - 1], pe = ws.level[d];
-    if (pe - pb == 1) {
+    if (pe - pb == 1 && !A.counted(ws.pool[pb].top)) {
       // Fast path: one configuration, and the byte leads to a state that needs no call/return expansion.
       const Config c = ws.pool[pb];
       const int32_t t = next[size_t(c.top) * C + A.byte_class[b]];
@@ -141,14 +168,14 @@ void walk_trie(const Automaton& A, const TokenTrie& trie, StackArena& arena, uin
         on_tokens(i);
         if (tend[i] != i + 1) {  // has children: they read this level
           ws.pool.resize(pe + 1);
-          ws.pool[pe] = {t, c.parent};
+          ws.pool[pe] = {t, c.parent, 0};
           ws.level[d + 1] = pe + 1;
           ws.bytes[d] = A.allowed[size_t(t)];
         }
         ++i;
         continue;
       }
-    } else if (!test_byte(ws.bytes[d - 1], b)) {
+    } else if (pe - pb != 1 && !test_byte(ws.bytes[d - 1], b)) {
       i = tend[i];
       continue;
     }
