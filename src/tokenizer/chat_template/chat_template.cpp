@@ -107,10 +107,12 @@ Result<ChatTemplate> ChatTemplate::parse(std::string_view source) {
 }
 
 Result<std::string> ChatTemplate::render(const OrderedJson& context, const ChatTemplateOptions& opt) const {
+  if (!prog_) return invalid_argument("chat template: render() on a template that was never parsed");
   return render_impl(*prog_, context, opt);
 }
 
 Result<std::string> ChatTemplate::render(const Json& context, const ChatTemplateOptions& opt) const {
+  if (!prog_) return invalid_argument("chat template: render() on a template that was never parsed");
   return render_impl(*prog_, context, opt);
 }
 
