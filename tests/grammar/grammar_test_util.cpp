@@ -79,6 +79,34 @@ bool matches(const std::shared_ptr<const CompiledGrammar>& g, std::string_view t
   return m.can_end();
 }
 
+bool random_member(const std::shared_ptr<const CompiledGrammar>& g, uint64_t seed, size_t budget,
+                   std::string* out) {
+  GrammarMatcher m(g);
+  std::vector<uint32_t> mask(g->vocab().mask_words());
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  out->clear();
+  for (size_t step = 0; step < budget * 4 + 64; ++step) {
+    if (out->size() >= budget) {
+      std::string rest = m.shortest_completion();
+      if (!m.accept_bytes(rest)) return false;
+      *out += rest;
+      return m.can_end();
+    }
+    m.fill_next_token_mask(mask);
+    std::vector<int32_t> allowed;
+    for (int32_t id = 0; id < g->vocab().size(); ++id) {
+      if ((mask[size_t(id) >> 5] >> (id & 31)) & 1) allowed.push_back(id);
+    }
+    if (allowed.empty()) return false;
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    int32_t id = allowed[(s >> 33) % allowed.size()];
+    if (!m.accept_token(id)) return false;
+    if (g->vocab().is_eos(id)) return true;
+    *out += g->vocab().token_bytes(id);
+  }
+  return false;
+}
+
 LogitsFn random_logits(uint64_t seed, float scale) {
   return [seed, scale, step = uint64_t(0)](std::span<const int32_t>, std::span<float> logits) mutable {
     uint64_t s = seed * 0x9E3779B97F4A7C15ull + (++step) * 0xBF58476D1CE4E5B9ull;

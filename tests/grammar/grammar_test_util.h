@@ -31,6 +31,11 @@ Result<std::shared_ptr<const CompiledGrammar>> compile_bytes(const Grammar& g);
 // Whether the grammar's language contains exactly `text`.
 bool matches(const std::shared_ptr<const CompiledGrammar>& g, std::string_view text);
 
+// A random string of the grammar's language (byte-level walk; steered to the shortest completion after
+// `budget` bytes). Returns false if the walk got stuck (a bug).
+bool random_member(const std::shared_ptr<const CompiledGrammar>& g, uint64_t seed, size_t budget,
+                   std::string* out);
+
 // Cheap uniform random logits in [0, scale): fast enough for 150k-token vocabularies per step.
 LogitsFn random_logits(uint64_t seed, float scale = 8.0f);
 

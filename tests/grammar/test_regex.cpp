@@ -1,0 +1,148 @@
+// Regex -> grammar: membership against hand-written cases, random members of each language checked by an
+// independent engine (std::regex, ECMAScript, full match), JSON-string mode, and the errors.
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "grammar/regex.h"
+#include "grammar_test_util.h"
+
+namespace tailor::grammar::testing {
+namespace {
+
+std::shared_ptr<const CompiledGrammar> compile_regex(const std::string& pattern, RegexOptions opt = {}) {
+  auto g = regex_to_grammar(pattern, opt);
+  EXPECT_TRUE(g.ok()) << pattern << ": " << g.status().message();
+  if (!g.ok()) return nullptr;
+  auto cg = compile_bytes(*g);
+  EXPECT_TRUE(cg.ok()) << pattern << ": " << cg.status().message();
+  return cg.ok() ? *cg : nullptr;
+}
+
+struct Case {
+  const char* pattern;
+  std::vector<const char*> yes, no;
+};
+
+TEST(Regex, MembershipTable) {
+  const Case cases[] = {
+      {"abc", {"abc"}, {"ab", "abcd", ""}},
+      {"^[a-z]+(-[a-z0-9]+)*$", {"a", "ab-c1-d"}, {"", "-a", "a-", "A"}},
+      {"\\d{3}-\\d{4}", {"555-1234"}, {"55-1234", "555-12345", "5551234"}},
+      {"(foo|bar)?baz", {"baz", "foobaz", "barbaz"}, {"fobaz", "foobarbaz"}},
+      {"[^aeiou]{2}", {"xy", "1!"}, {"ax", "x"}},
+      {"a.c",
+       {"abc",
+        "a\xc3\xa9"
+        "c"},
+       {"a\nc", "ac"}},
+      {"colou?r", {"color", "colour"}, {"colouur"}},
+      {"x{2,}y{,2}", {"xx", "xxxxyy"}, {"x", "xxyyy"}},
+      {"\\w+@\\w+\\.com", {"a_1@b.com"}, {"a@b.org", "@b.com"}},
+      {"[\\d\\s]+", {"1 2\t3"}, {"1a"}},
+      {"\\p{Lu}\\p{Ll}+", {"Hello", "\xc3\x89t\xc3\xa9"}, {"hello", "H"}},
+      {"\\u00e9|\\x41|\\u{1F600}", {"\xc3\xa9", "A", "\xf0\x9f\x98\x80"}, {"e"}},
+      {"(?:a|b)(?<name>c)(?P<other>d)", {"acd", "bcd"}, {"cd"}},
+      {"a+?b*?", {"a", "aab"}, {"b"}},
+      {"[a-c-]", {"-", "b"}, {"d"}},
+      {"\\.\\*\\+\\?\\(\\)\\[\\]\\{\\}\\|\\^\\$", {".*+?()[]{}|^$"}, {""}},
+  };
+  for (const Case& c : cases) {
+    auto g = compile_regex(c.pattern);
+    ASSERT_TRUE(g) << c.pattern;
+    for (const char* s : c.yes) EXPECT_TRUE(matches(g, s)) << c.pattern << " should match " << s;
+    for (const char* s : c.no) EXPECT_FALSE(matches(g, s)) << c.pattern << " should not match " << s;
+  }
+}
+
+// Every generated string must be a full match for an independent engine. ascii_safe keeps to characters on
+// which std::regex (bytes, ECMAScript) and the grammar agree.
+TEST(Regex, RandomMembersMatchStdRegex) {
+  const char* patterns[] = {
+      "^[a-zA-Z]{5,10}@example\\.com$",
+      "[A-Z]{3}-[0-9]{4}",
+      "(\\+?[0-9]{1,3}-)?[0-9]{3}-[0-9]{4}",
+      "^(foo|bar|baz)_[A-F0-9]{2}$",
+      "\\w+\\s\\w+",
+      "a.c[^x]?",
+      "[^\\d\\s]{1,6}",
+      "(ab|cd){2,4}(e|f)*",
+      "\\D\\W\\S",
+      "x*y+z?",
+      "[a-z]{0,40}",
+      "([0-9]{1,3}\\.){3}[0-9]{1,3}",
+  };
+  RegexOptions opt;
+  opt.ascii_safe = true;
+  for (const char* p : patterns) {
+    auto g = compile_regex(p, opt);
+    ASSERT_TRUE(g) << p;
+    std::regex re(p, std::regex::ECMAScript);
+    for (uint64_t seed = 0; seed < 40; ++seed) {
+      std::string s;
+      ASSERT_TRUE(random_member(g, seed, 60, &s)) << p;
+      EXPECT_TRUE(std::regex_match(s, re)) << p << " generated " << s;
+    }
+  }
+}
+
+TEST(Regex, JsonStringModeEscapes) {
+  RegexOptions opt;
+  opt.json_string = true;
+  auto g = compile_regex("[\"\\\\\\n\\x01a]+", opt);
+  ASSERT_TRUE(g);
+  EXPECT_TRUE(matches(g, "\\\"\\\\\\n\\u0001a"));  // JSON-escaped " \ newline U+0001 and a raw a
+  EXPECT_FALSE(matches(g, "\""));                  // a raw quote would end the JSON string
+  EXPECT_FALSE(matches(g, "\n"));                  // raw control characters are not allowed in JSON
+}
+
+TEST(Regex, LengthBounds) {
+  auto b = regex_length_bounds("[a-z]{3,8}(-x)?");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->first, 3u);
+  EXPECT_EQ(b->second, 10u);
+  auto u = regex_length_bounds("a+b");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->first, 2u);
+  EXPECT_EQ(u->second, UINT32_MAX);
+}
+
+TEST(Regex, UnsupportedFeaturesAreErrors) {
+  struct Bad {
+    const char* pattern;
+    const char* says;
+  };
+  const Bad bad[] = {
+      {"a(?=b)", "lookahead"},
+      {"(a)\\1", "backreferences"},
+      {"\\bword", "word boundaries"},
+      {"a*+", "possessive"},
+      {"(?i)abc", "inline flags"},
+      {"a^b", "anchor ^"},
+      {"a$b", "anchor $"},
+      {"(abc", "never closed"},
+      {"abc)", "unbalanced"},
+      {"[abc", "never closed"},
+      {"*a", "nothing to repeat"},
+      {"a**", "nothing to repeat"},
+      {"[]a]", "right after \"[\""},
+      {"\\p{Nope}", "unknown Unicode category"},
+      {"a{3,1}", "malformed"},
+      {"[z-a]", "below its start"},
+  };
+  for (const Bad& b : bad) {
+    auto g = regex_to_grammar(b.pattern);
+    ASSERT_FALSE(g.ok()) << b.pattern;
+    EXPECT_NE(g.status().message().find(b.says), std::string::npos)
+        << b.pattern << ": " << g.status().message();
+    EXPECT_NE(g.status().message().find(b.pattern), std::string::npos) << "the error quotes the pattern";
+  }
+  RegexOptions safe;
+  safe.ascii_safe = true;
+  auto none = regex_to_grammar("[^\\x00-\\x7f]", safe);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("matches no printable ASCII"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tailor::grammar::testing
