@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <unordered_map>
 
+#include "core/thread_pool.h"
 #include "grammar/pda.h"
 
 namespace tailor::grammar {
@@ -12,6 +13,13 @@ namespace tailor::grammar {
 namespace {
 
 constexpr size_t kMaxCachedReturnIds = size_t(32) << 20;  // ~128 MB of ids, then the cache starts over
+
+// A pool of its own: compiling in a request thread must not queue behind (or stall) the engine's matmuls on
+// the global pool.
+ThreadPool& compile_pool() {
+  static ThreadPool pool(std::min(4, std::max(1, hardware_threads())));
+  return pool;
+}
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -300,32 +308,32 @@ std::shared_ptr<const TokenClass> CompiledGrammar::counted_mask(int32_t c, uint3
 
 // One walk of the whole token trie from a representative state of the class, with the stack below it unknown:
 // tokens consumed inside are accepted; nodes where the state's rule can return with bytes left are recorded.
+// Computed without holding the lock (classes are independent; two threads racing on one class compute it
+// twice and the first result is kept), published under it.
 const TokenClass& CompiledGrammar::compute_class(int32_t c) const {
-  std::lock_guard<std::mutex> lock(class_mu_);
   if (const TokenClass* p = classes_[size_t(c)].load(std::memory_order_acquire)) return *p;
   const TokenTrie& trie = vocab_->trie();
   auto tc = std::make_unique<TokenClass>();
   if (automaton_.counted(reps_[size_t(c)])) {
     classify_counted(automaton_, *vocab_, reps_[size_t(c)], *tc);
-    const TokenClass* p = tc.get();
-    owned_.push_back(std::move(tc));
-    classes_[size_t(c)].store(p, std::memory_order_release);
-    return *p;
+  } else {
+    StackArena arena;
+    WalkScratch ws;
+    std::vector<int32_t> accepted;
+    Config start{reps_[size_t(c)], -1};
+    t_truncated = false;
+    walk_trie(
+        automaton_, trie, arena, 0, &start, 1, ws,
+        [&](uint32_t node) {
+          for (uint32_t j = trie.tok_begin[node]; j < trie.tok_begin[node + 1]; ++j)
+            accepted.push_back(trie.ids[j]);
+        },
+        [&](uint32_t node) { tc->exits.push_back(node); });
+    tc->inexact = t_truncated;
+    fill_parts(*tc, accepted, *vocab_);
   }
-  StackArena arena;
-  WalkScratch ws;
-  std::vector<int32_t> accepted;
-  Config start{reps_[size_t(c)], -1};
-  t_truncated = false;
-  walk_trie(
-      automaton_, trie, arena, 0, &start, 1, ws,
-      [&](uint32_t node) {
-        for (uint32_t j = trie.tok_begin[node]; j < trie.tok_begin[node + 1]; ++j)
-          accepted.push_back(trie.ids[j]);
-      },
-      [&](uint32_t node) { tc->exits.push_back(node); });
-  tc->inexact = t_truncated;
-  fill_parts(*tc, accepted, *vocab_);
+  std::lock_guard<std::mutex> lock(class_mu_);
+  if (const TokenClass* p = classes_[size_t(c)].load(std::memory_order_acquire)) return *p;
   const TokenClass* p = tc.get();
   owned_.push_back(std::move(tc));
   classes_[size_t(c)].store(p, std::memory_order_release);
@@ -389,14 +397,29 @@ Result<std::shared_ptr<const CompiledGrammar>> compile_grammar(const Grammar& g,
   cg->stats_.n_token_classes = n_classes;
 
   auto t2 = std::chrono::steady_clock::now();
+  const double budget =
+      std::getenv("TAILOR_EAGER_MS") ? std::atof(std::getenv("TAILOR_EAGER_MS")) : opt.eager_ms;
+  if (budget != 0 && n_classes > 0) {
+    // Classes in breadth-first order, spread over the thread pool; each worker stops taking classes once the
+    // budget is spent.
+    std::atomic<size_t> next{0};
+    const CompiledGrammar* self = cg.get();
+    ThreadPool& pool = opt.threads ? *opt.threads : compile_pool();
+    pool.parallel_for(pool.size(), 1, [&](int64_t, int64_t) {
+      while (true) {
+        if (budget >= 0 && ms_since(t2) >= budget) return;
+        size_t k = next.fetch_add(1);
+        if (k >= n_classes) return;
+        self->compute_class(int32_t(k));
+      }
+    });
+  }
   for (size_t k = 0; k < n_classes; ++k) {
-    const double budget =
-        std::getenv("TAILOR_EAGER_MS") ? std::atof(std::getenv("TAILOR_EAGER_MS")) : opt.eager_ms;
-    if (budget >= 0 && ms_since(t2) >= budget) break;
-    const TokenClass& tc = cg->compute_class(int32_t(k));
+    const TokenClass* tc = cg->classes_[k].load(std::memory_order_acquire);
+    if (!tc) continue;
     ++cg->stats_.n_eager;
-    cg->stats_.n_dense += tc.dense.empty() ? 0 : 1;
-    cg->stats_.n_exit_nodes += tc.exits.size();
+    cg->stats_.n_dense += tc->dense.empty() ? 0 : 1;
+    cg->stats_.n_exit_nodes += tc->exits.size();
   }
   cg->stats_.classify_ms = ms_since(t2);
   return std::shared_ptr<const CompiledGrammar>(std::move(cg));

@@ -22,6 +22,10 @@
 #include "grammar/grammar.h"
 #include "grammar/vocab.h"
 
+namespace tailor {
+class ThreadPool;
+}
+
 namespace tailor::grammar {
 
 // For states of counted-loop rules (Automaton::RuleInfo::counted) acceptance depends on the run-time item
@@ -57,6 +61,8 @@ struct CompileOptions {
   // is spent; the rest on first use (then cached). Negative: all at compile time. 0: all on first use.
   double eager_ms = 40;
   AutomatonLimits limits;
+  ThreadPool* threads =
+      nullptr;  // for the eager classes; nullptr = a grammar-compilation pool (<= 4 threads)
 };
 
 struct CompileStats {
