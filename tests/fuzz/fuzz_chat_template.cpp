@@ -5,7 +5,7 @@
 //   build:  CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DTAILOR_FUZZ=ON -DTAILOR_CUDA=OFF
 //           -DTAILOR_TESTS=OFF && ninja -C build-fuzz fuzz_chat_template
 //   run:    build-fuzz/tests/fuzz/fuzz_chat_template -max_len=4096 -timeout=10 CORPUS_DIR
-//   tests/data/chat_template
+//           (seed CORPUS_DIR with templates, e.g. the chat_template strings under tests/data/chat_template)
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
