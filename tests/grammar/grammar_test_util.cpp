@@ -122,6 +122,30 @@ LogitsFn random_logits(uint64_t seed, float scale) {
   };
 }
 
+namespace {
+void rewrite_nullable(nlohmann::ordered_json& j) {
+  if (j.is_object()) {
+    if (j.contains("nullable") && j["nullable"] == true && j.contains("type")) {
+      nlohmann::ordered_json types =
+          j["type"].is_array() ? j["type"] : nlohmann::ordered_json::array({j["type"]});
+      if (std::find(types.begin(), types.end(), "null") == types.end()) types.push_back("null");
+      j["type"] = types;
+      j.erase("nullable");
+    }
+    for (auto& [k, v] : j.items()) rewrite_nullable(v);
+  } else if (j.is_array()) {
+    for (auto& v : j) rewrite_nullable(v);
+  }
+}
+}  // namespace
+
+std::string openapi_nullable_to_json_schema(const std::string& schema_json) {
+  auto j = nlohmann::ordered_json::parse(schema_json, nullptr, false);
+  if (j.is_discarded()) return schema_json;
+  rewrite_nullable(j);
+  return j.dump();
+}
+
 std::string valijson_error(const std::string& schema_json, const std::string& instance_json) {
   try {
     nlohmann::json schema_doc = nlohmann::json::parse(schema_json);

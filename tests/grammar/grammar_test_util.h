@@ -39,6 +39,11 @@ bool random_member(const std::shared_ptr<const CompiledGrammar>& g, uint64_t see
 // Cheap uniform random logits in [0, scale): fast enough for 150k-token vocabularies per step.
 LogitsFn random_logits(uint64_t seed, float scale = 8.0f);
 
+// OpenAPI's `"nullable": true` (which tailor honours) is unknown to JSON Schema validators: rewrite it as a
+// type list with "null" so that both validators judge the schema as tailor means it. Other schemas are
+// unchanged.
+std::string openapi_nullable_to_json_schema(const std::string& schema_json);
+
 // Validates `instance_json` against `schema_json` with valijson (draft picked from $schema). Empty = valid.
 std::string valijson_error(const std::string& schema_json, const std::string& instance_json);
 
