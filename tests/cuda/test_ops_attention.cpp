@@ -23,7 +23,7 @@ struct Case {
   std::vector<Seq> seqs;
 };
 
-enum class Kernel { decode_one_split, decode_split_k, prefill };
+enum class Kernel { decode_one_split, decode_split_k, decode_max_split, prefill };
 
 void run_case(Rng& rng, DType kv_t, DType out_t, const Case& c, Kernel kernel) {
   const int64_t capacity = 301;
@@ -82,8 +82,11 @@ void run_case(Rng& rng, DType kv_t, DType out_t, const Case& c, Kernel kernel) {
     ASSERT_EQ(cuda::attention_prefill(p, d_tiles.as<cuda::AttentionTile>(), int(tiles.size()), nullptr),
               cudaSuccess);
   } else {
-    const int n_split = kernel == Kernel::decode_one_split
-                            ? 1
+    // decode_max_split: the largest grid (most splits empty, the rest 64 keys each), as a graph captured for
+    // a long context runs a short one.
+    const int n_split = kernel == Kernel::decode_one_split ? 1
+                        : kernel == Kernel::decode_max_split
+                            ? 64
                             : std::max(2, cuda::attention_decode_splits(T, c.n_head_kv, 132, capacity));
     DevBuf ws(std::max<size_t>(16, cuda::attention_decode_workspace_bytes(T, c.n_head, D, n_split)));
     DevBuf counters(size_t(T) * c.n_head * 4);
@@ -121,10 +124,13 @@ TEST(CudaOps, AttentionDecode) {
   for (DType kv_t : {DType::f32, DType::f16, DType::bf16})
     for (int hd : {16, 64, 96, 128, 256})
       for (const Case& c : cases(hd))
-        for (Kernel k : {Kernel::decode_one_split, Kernel::decode_split_k}) {
-          SCOPED_TRACE(testing::Message() << "kv " << dtype_name(kv_t) << " head_dim " << hd << " heads "
-                                          << c.n_head << "/" << c.n_head_kv << " seqs " << c.seqs.size()
-                                          << " splits " << (k == Kernel::decode_one_split ? "1" : "k"));
+        for (Kernel k : {Kernel::decode_one_split, Kernel::decode_split_k, Kernel::decode_max_split}) {
+          SCOPED_TRACE(testing::Message()
+                       << "kv " << dtype_name(kv_t) << " head_dim " << hd << " heads " << c.n_head << "/"
+                       << c.n_head_kv << " seqs " << c.seqs.size() << " splits "
+                       << (k == Kernel::decode_one_split ? "1"
+                           : k == Kernel::decode_split_k ? "k"
+                                                         : "64"));
           run_case(rng, kv_t, DType::f32, c, k);
         }
   // Outputs in the half types the runner feeds to o_proj.

@@ -32,14 +32,16 @@ struct AttentionParams {
   float scale = 1.0f;  // softmax scale (1/sqrt(head_dim) or Granite's attention_multiplier)
 };
 
-// Split count that fills the GPU for n_tok decode tokens whose contexts hold at most max_keys keys (1 = no
-// merge).
+// Split count (grid size) that fills the GPU for n_tok decode tokens whose contexts hold at most max_keys
+// keys. Each launch uses only as many of them as the current positions need (splits of >= 64 keys); 1 active
+// split = no merge.
 int attention_decode_splits(int64_t n_tok, int n_head_kv, int n_sm, int64_t max_keys);
 size_t attention_decode_workspace_bytes(int64_t n_tok, int n_head, int head_dim, int n_split);
 // head_dim: multiple of 8, at most 256; n_split <= 64. With n_split > 1: workspace of
 // attention_decode_workspace_bytes, and counters: device uint32 [n_tok * n_head], zeroed once before first
 // use and left zero by every launch (the last block of each group to finish merges the splits and resets its
-// counter), so a captured graph can replay it. Keep the counters apart from the workspace: other launch
+// counter), so a captured graph can replay it. A graph captured with the split count of its longest context
+// serves every shorter one. Keep the counters apart from the workspace: other launch
 // shapes scribble there.
 cudaError_t attention_decode(const AttentionParams& p, int n_split, void* workspace, unsigned int* counters,
                              cudaStream_t stream);

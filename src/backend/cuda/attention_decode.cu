@@ -8,11 +8,13 @@ namespace tailor::cuda {
 
 namespace {
 
-constexpr int kThreads = 128;
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
 constexpr int kHeadsPerBlock = 8;  // query heads of one KV head handled together (GQA group, chunked by 8)
 constexpr int kKeysPerThread = 4;  // K and V rows each thread prefetches per inner chunk
 constexpr int kMaxSub = 256;       // keys per inner chunk at most (scores kept in shared memory)
-constexpr int kMinKeysPerSplit = 32;
+// Keys per split at least: fewer, fuller splits keep the merge short (its loads are the kernel's tail).
+constexpr int kMinKeysPerSplit = 64;
 
 __host__ __device__ inline int lanes_per_key(int head_dim) {  // next power of two >= head_dim / 8
   int l = 1;
@@ -49,12 +51,18 @@ __device__ __forceinline__ void unpack8(const Raw8<KV>& r, float (&f)[8]) {
   }
 }
 
+// Keys per split for a context of n_keys keys over a grid of n_split splits, and how many splits get keys.
+__device__ __forceinline__ int split_chunk(int n_keys, int n_split) {
+  return max((n_keys + n_split - 1) / n_split, kMinKeysPerSplit);
+}
+
 // grid: (n_split, n_head_kv * n_hgroups, n_tok). Dynamic shared memory: see smem_bytes().
 // Each block: the keys [k0, k1) of its split, for up to 8 query heads sharing one KV head. Per inner chunk
 // every thread first issues the loads of its K and V rows (one memory latency per chunk), then scores, online
-// softmax and the V accumulation. With several splits, the last block of a (token, head group) to finish
-// merges the splits' partial results (a counter in the workspace, reset by that block), so no second kernel
-// is launched.
+// softmax and the V accumulation. The grid is sized for the longest context the graph may see; a block
+// derives from the token's position how many splits actually hold keys (n_active) and leaves at once when
+// its split is empty. With n_active > 1, the last block of a (token, head group) to finish merges the
+// n_active partial results (a counter, reset by that block), so no second kernel is launched.
 template <class KV, class OutT, int kLp>
 __global__ void __launch_bounds__(kThreads)
     attn_decode_kernel(const AttentionParams p, int n_split, float* __restrict__ ws_o,
@@ -74,15 +82,16 @@ __global__ void __launch_bounds__(kThreads)
   const int nh = min(kHeadsPerBlock, G - hg * kHeadsPerBlock);  // heads in this block
   const int64_t t = blockIdx.z;
   const int split = blockIdx.x;
-  // Independent loads first (position, slot, the query rows), so their latencies overlap.
   const int n_keys = p.pos[t] + 1;
+  const int chunk = split_chunk(n_keys, n_split);
+  const int n_active = (n_keys + chunk - 1) / chunk;
+  if (split >= n_active) return;  // uniform over the block: no barrier is skipped by part of it
   const int slot = p.slots[t];
-  const int chunk = max((n_keys + n_split - 1) / n_split, kMinKeysPerSplit);
   const int k0 = split * chunk, k1 = min(n_keys, k0 + chunk);
 
   float* ps = smem;                               // [kHeadsPerBlock][n_sub_max]
   float* stat = ps + kHeadsPerBlock * n_sub_max;  // [3][kHeadsPerBlock]: m, l, corr
-  float* red = stat + 3 * kHeadsPerBlock;         // [kpp][kHeadsPerBlock][D]
+  float* red = stat + 3 * kHeadsPerBlock;         // [kWarps][kHeadsPerBlock][D]
 
   const int kl = threadIdx.x / Lp, dc = threadIdx.x % Lp;
   const bool has_dc = dc * 8 < D;
@@ -102,172 +111,184 @@ __global__ void __launch_bounds__(kThreads)
     stat[threadIdx.x] = -INFINITY;
     stat[kHeadsPerBlock + threadIdx.x] = 0.0f;
   }
-  __syncthreads();
   float acc[kHeadsPerBlock][8];
 #pragma unroll
   for (int g = 0; g < kHeadsPerBlock; ++g)
 #pragma unroll
     for (int e = 0; e < 8; ++e) acc[g][e] = 0.0f;
 
-  if (k0 < k1) {
-    const KV* kbase =
-        static_cast<const KV*>(p.cache.k) + slot * p.cache.slot_stride + int64_t(kvh) * p.cache.capacity * D;
-    const KV* vbase =
-        static_cast<const KV*>(p.cache.v) + slot * p.cache.slot_stride + int64_t(kvh) * p.cache.capacity * D;
+  const KV* kbase =
+      static_cast<const KV*>(p.cache.k) + slot * p.cache.slot_stride + int64_t(kvh) * p.cache.capacity * D;
+  const KV* vbase =
+      static_cast<const KV*>(p.cache.v) + slot * p.cache.slot_stride + int64_t(kvh) * p.cache.capacity * D;
 
-    for (int c0 = k0; c0 < k1; c0 += n_sub_max) {
-      const int n_sub = min(n_sub_max, k1 - c0);
-      // 0) issue every K and V load of this chunk.
-      Raw8<KV> kraw[kKeysPerThread], vraw[kKeysPerThread];
+  for (int c0 = k0; c0 < k1; c0 += n_sub_max) {
+    const int n_sub = min(n_sub_max, k1 - c0);
+    // 0) issue every K and V load of this chunk.
+    Raw8<KV> kraw[kKeysPerThread], vraw[kKeysPerThread];
 #pragma unroll
-      for (int i = 0; i < kKeysPerThread; ++i) {
-        const int j = kl + i * kpp;
-        if (j < n_sub && has_dc) {
-          kraw[i] = load_raw8(kbase + int64_t(c0 + j) * D + dc * 8);
-          vraw[i] = load_raw8(vbase + int64_t(c0 + j) * D + dc * 8);
-        }
+    for (int i = 0; i < kKeysPerThread; ++i) {
+      const int j = kl + i * kpp;
+      if (j < n_sub && has_dc) {
+        kraw[i] = load_raw8(kbase + int64_t(c0 + j) * D + dc * 8);
+        vraw[i] = load_raw8(vbase + int64_t(c0 + j) * D + dc * 8);
       }
-      // 1) scores: Lp lanes per key, reduced with shuffles inside the lane group.
+    }
+    // 1) scores: Lp lanes per key, reduced with shuffles inside the lane group.
 #pragma unroll
-      for (int i = 0; i < kKeysPerThread; ++i) {
-        const int j = kl + i * kpp;
-        float kf[8];
-        if (j < n_sub && has_dc) {
-          unpack8(kraw[i], kf);
-        } else {
+    for (int i = 0; i < kKeysPerThread; ++i) {
+      const int j = kl + i * kpp;
+      float kf[8];
+      if (j < n_sub && has_dc) {
+        unpack8(kraw[i], kf);
+      } else {
 #pragma unroll
-          for (int e = 0; e < 8; ++e) kf[e] = 0.0f;
-        }
-#pragma unroll
-        for (int g = 0; g < kHeadsPerBlock; ++g) {
-          float d = 0.0f;
-#pragma unroll
-          for (int e = 0; e < 8; ++e) d = fmaf(qr[g][e], kf[e], d);
-#pragma unroll
-          for (int o = Lp / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
-          if (dc == 0 && j < n_sub && g < nh) ps[g * n_sub_max + j] = d * p.scale;
-        }
+        for (int e = 0; e < 8; ++e) kf[e] = 0.0f;
       }
-      __syncthreads();
-      // 2) online softmax update per head (one warp per head).
-      for (int g = warp; g < nh; g += kThreads / 32) {
-        float mx = -INFINITY;
-        for (int j = lane; j < n_sub; j += 32) mx = fmaxf(mx, ps[g * n_sub_max + j]);
-        const float m_old = stat[g];
-        const float m_new = fmaxf(m_old, warp_max(mx));
-        float sum = 0.0f;
-        for (int j = lane; j < n_sub; j += 32) {
-          const float e = __expf(ps[g * n_sub_max + j] - m_new);
-          ps[g * n_sub_max + j] = e;
-          sum += e;
-        }
-        sum = warp_sum(sum);
-        if (lane == 0) {
-          const float corr = m_old == -INFINITY ? 0.0f : __expf(m_old - m_new);
-          stat[g] = m_new;
-          stat[kHeadsPerBlock + g] = stat[kHeadsPerBlock + g] * corr + sum;
-          stat[2 * kHeadsPerBlock + g] = corr;
-        }
-      }
-      __syncthreads();
-      // 3) acc = acc * corr + Σ p · V.
 #pragma unroll
       for (int g = 0; g < kHeadsPerBlock; ++g) {
-        const float corr = g < nh ? stat[2 * kHeadsPerBlock + g] : 0.0f;
+        float d = 0.0f;
 #pragma unroll
-        for (int e = 0; e < 8; ++e) acc[g][e] *= corr;
+        for (int e = 0; e < 8; ++e) d = fmaf(qr[g][e], kf[e], d);
+#pragma unroll
+        for (int o = Lp / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+        if (dc == 0 && j < n_sub && g < nh) ps[g * n_sub_max + j] = d * p.scale;
       }
+    }
+    __syncthreads();  // also publishes stat's initial values on the first chunk
+    // 2) online softmax update per head (one warp per head).
+    for (int g = warp; g < nh; g += kWarps) {
+      float mx = -INFINITY;
+      for (int j = lane; j < n_sub; j += 32) mx = fmaxf(mx, ps[g * n_sub_max + j]);
+      const float m_old = stat[g];
+      const float m_new = fmaxf(m_old, warp_max(mx));
+      float sum = 0.0f;
+      for (int j = lane; j < n_sub; j += 32) {
+        const float e = __expf(ps[g * n_sub_max + j] - m_new);
+        ps[g * n_sub_max + j] = e;
+        sum += e;
+      }
+      sum = warp_sum(sum);
+      if (lane == 0) {
+        const float corr = m_old == -INFINITY ? 0.0f : __expf(m_old - m_new);
+        stat[g] = m_new;
+        stat[kHeadsPerBlock + g] = stat[kHeadsPerBlock + g] * corr + sum;
+        stat[2 * kHeadsPerBlock + g] = corr;
+      }
+    }
+    __syncthreads();
+    // 3) acc = acc * corr + Σ p · V.
 #pragma unroll
-      for (int i = 0; i < kKeysPerThread; ++i) {
-        const int j = kl + i * kpp;
-        if (j < n_sub && has_dc) {
-          float vf[8];
-          unpack8(vraw[i], vf);
+    for (int g = 0; g < kHeadsPerBlock; ++g) {
+      const float corr = g < nh ? stat[2 * kHeadsPerBlock + g] : 0.0f;
 #pragma unroll
-          for (int g = 0; g < kHeadsPerBlock; ++g) {
-            const float pg = g < nh ? ps[g * n_sub_max + j] : 0.0f;
+      for (int e = 0; e < 8; ++e) acc[g][e] *= corr;
+    }
 #pragma unroll
-            for (int e = 0; e < 8; ++e) acc[g][e] = fmaf(pg, vf[e], acc[g][e]);
-          }
+    for (int i = 0; i < kKeysPerThread; ++i) {
+      const int j = kl + i * kpp;
+      if (j < n_sub && has_dc) {
+        float vf[8];
+        unpack8(vraw[i], vf);
+#pragma unroll
+        for (int g = 0; g < kHeadsPerBlock; ++g) {
+          const float pg = g < nh ? ps[g * n_sub_max + j] : 0.0f;
+#pragma unroll
+          for (int e = 0; e < 8; ++e) acc[g][e] = fmaf(pg, vf[e], acc[g][e]);
         }
       }
-      __syncthreads();  // ps is rewritten by the next chunk
     }
+    __syncthreads();  // ps is rewritten by the next chunk
   }
 
-  // Reduce acc over the key lanes, then write the output (single split) or the partial (m, l, o).
-  if (has_dc) {
+  // Reduce acc over the key lanes: first the key groups inside a warp (shuffles), then the warps (shared
+  // memory); then write the output (one active split) or this split's partial (m, l, o).
+#pragma unroll
+  for (int g = 0; g < kHeadsPerBlock; ++g)
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+#pragma unroll
+      for (int o = Lp; o < 32; o <<= 1) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], o);
+  if (lane < Lp && has_dc) {
 #pragma unroll
     for (int g = 0; g < kHeadsPerBlock; ++g)
       if (g < nh) {
-#pragma unroll
-        for (int e = 0; e < 8; ++e) red[(kl * kHeadsPerBlock + g) * D + dc * 8 + e] = acc[g][e];
+        float4* dst = reinterpret_cast<float4*>(red + (warp * kHeadsPerBlock + g) * D + dc * 8);
+        dst[0] = make_float4(acc[g][0], acc[g][1], acc[g][2], acc[g][3]);
+        dst[1] = make_float4(acc[g][4], acc[g][5], acc[g][6], acc[g][7]);
       }
   }
   __syncthreads();
   for (int i = threadIdx.x; i < nh * D; i += kThreads) {
     const int g = i / D, d = i % D;
-    float o = 0.0f, o2 = 0.0f;  // two chains: the adds of the key lanes overlap
+    float o = 0.0f, o2 = 0.0f;  // two chains: the adds of the warps overlap
 #pragma unroll
-    for (int k = 0; k < kpp; k += 2) {
-      o += red[(k * kHeadsPerBlock + g) * D + d];
-      if (k + 1 < kpp) o2 += red[((k + 1) * kHeadsPerBlock + g) * D + d];
+    for (int w = 0; w < kWarps; w += 2) {
+      o += red[(w * kHeadsPerBlock + g) * D + d];
+      o2 += red[((w + 1) * kHeadsPerBlock + g) * D + d];
     }
     o += o2;
     const int h = h0 + g;
-    if (n_split == 1) {
+    if (n_active == 1) {
       static_cast<OutT*>(p.out)[t * p.out_stride + int64_t(h) * D + d] =
           from_f32<OutT>(o / stat[kHeadsPerBlock + g]);
     } else {
       ws_o[((t * p.n_head + h) * n_split + split) * D + d] = o;
       if (d == 0) {
         float* ml = ws_ml + ((t * p.n_head + h) * n_split + split) * 2;
-        ml[0] = k0 < k1 ? stat[g] : -INFINITY;  // an empty split contributes nothing
+        ml[0] = stat[g];
         ml[1] = stat[kHeadsPerBlock + g];
       }
     }
   }
-  if (n_split == 1) return;
+  if (n_active == 1) return;
 
-  // The last block of this (token, head group) to finish merges the splits.
+  // The last block of this (token, head group) to finish merges the n_active splits.
   __threadfence();
   __syncthreads();
   unsigned int* counter = counters + (t * p.n_head_kv + kvh) * n_hgroups + hg;
-  if (threadIdx.x == 0) is_last = atomicAdd(counter, 1u) == unsigned(n_split - 1);
+  if (threadIdx.x == 0) is_last = atomicAdd(counter, 1u) == unsigned(n_active - 1);
   __syncthreads();
   if (!is_last) return;
   __threadfence();
-  // Merge weights w[g][s] = exp(m_s - M) / L, one warp per head (n_split <= 64: two per lane). Partials are
+  // Merge weights w[g][s] = exp(m_s - M) / L, one warp per head (n_active <= 64: two per lane). Partials are
   // read with ld.cg: other blocks wrote them, and this SM's L1 must not serve stale lines.
   float* wts = red;  // [kHeadsPerBlock][64]; red is free again
-  for (int g = warp; g < nh; g += kThreads / 32) {
+  for (int g = warp; g < nh; g += kWarps) {
     const float* ml = ws_ml + (t * p.n_head + h0 + g) * n_split * 2;
-    const float m0 = lane < n_split ? __ldcg(ml + 2 * lane) : -INFINITY;
-    const float m1 = lane + 32 < n_split ? __ldcg(ml + 2 * (lane + 32)) : -INFINITY;
-    const float l0 = lane < n_split ? __ldcg(ml + 2 * lane + 1) : 0.0f;
-    const float l1 = lane + 32 < n_split ? __ldcg(ml + 2 * (lane + 32) + 1) : 0.0f;
-    const float M = warp_max(fmaxf(m0, m1));  // finite: split 0 always has keys
-    const float w0 = m0 == -INFINITY ? 0.0f : __expf(m0 - M), w1 = m1 == -INFINITY ? 0.0f : __expf(m1 - M);
-    const float inv_l = 1.0f / warp_sum(w0 * l0 + w1 * l1);
+    const float2 a =
+        lane < n_active ? __ldcg(reinterpret_cast<const float2*>(ml) + lane) : make_float2(-INFINITY, 0.0f);
+    const float2 b = lane + 32 < n_active ? __ldcg(reinterpret_cast<const float2*>(ml) + lane + 32)
+                                          : make_float2(-INFINITY, 0.0f);
+    const float M = warp_max(fmaxf(a.x, b.x));  // finite: every active split has keys
+    const float w0 = a.x == -INFINITY ? 0.0f : __expf(a.x - M),
+                w1 = b.x == -INFINITY ? 0.0f : __expf(b.x - M);
+    const float inv_l = 1.0f / warp_sum(w0 * a.y + w1 * b.y);
     wts[g * 64 + lane] = w0 * inv_l;
     wts[g * 64 + lane + 32] = w1 * inv_l;
   }
   __syncthreads();
-  // o = Σ_s w[s] o_s, four columns per thread with 16-byte loads, all splits' loads independent.
+  // o = Σ_s w[s] o_s, four columns per thread with 16-byte loads; up to 16 splits' loads in flight at once.
   const int d4n = D / 4;
   for (int i = threadIdx.x; i < nh * d4n; i += kThreads) {
     const int g = i / d4n, d4 = i % d4n;
     const int64_t th = t * p.n_head + h0 + g;
     const float4* src = reinterpret_cast<const float4*>(ws_o + th * n_split * D) + d4;
     float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-#pragma unroll 8
-    for (int s2 = 0; s2 < n_split; ++s2) {
-      const float w = wts[g * 64 + s2];
-      const float4 v = __ldcg(src + s2 * d4n);  // empty splits wrote zeros
-      o.x = fmaf(w, v.x, o.x);
-      o.y = fmaf(w, v.y, o.y);
-      o.z = fmaf(w, v.z, o.z);
-      o.w = fmaf(w, v.w, o.w);
+    for (int s0 = 0; s0 < n_active; s0 += 16) {
+      float4 v[16];
+#pragma unroll
+      for (int s2 = 0; s2 < 16; ++s2)
+        if (s0 + s2 < n_active) v[s2] = __ldcg(src + (s0 + s2) * d4n);
+#pragma unroll
+      for (int s2 = 0; s2 < 16; ++s2)
+        if (s0 + s2 < n_active) {
+          const float w = wts[g * 64 + s0 + s2];
+          o.x = fmaf(w, v[s2].x, o.x);
+          o.y = fmaf(w, v[s2].y, o.y);
+          o.z = fmaf(w, v[s2].z, o.z);
+          o.w = fmaf(w, v[s2].w, o.w);
+        }
     }
     OutT* dst = static_cast<OutT*>(p.out) + t * p.out_stride + int64_t(h0 + g) * D + d4 * 4;
     dst[0] = from_f32<OutT>(o.x);
@@ -279,9 +300,8 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 size_t smem_bytes(int head_dim) {
-  const int kpp = kThreads / lanes_per_key(head_dim);
   return sizeof(float) * (size_t(kHeadsPerBlock) * sub_keys(head_dim) + 3 * kHeadsPerBlock +
-                          size_t(kpp) * kHeadsPerBlock * head_dim);
+                          size_t(kWarps) * kHeadsPerBlock * head_dim);
 }
 
 }  // namespace
@@ -290,7 +310,9 @@ int attention_decode_splits(int64_t n_tok, int n_head_kv, int n_sm, int64_t max_
   const int64_t blocks = std::max<int64_t>(1, n_tok * n_head_kv);
   const int64_t useful =
       std::max<int64_t>(1, ceil_div(max_keys, kMinKeysPerSplit));  // splits that can get keys
-  return int(std::clamp<int64_t>(std::min(ceil_div(2 * int64_t(n_sm), blocks), useful), 1, 64));
+  // About one wave of blocks: each split's loads are a single memory round trip already, and every extra
+  // split adds to the merge.
+  return int(std::clamp<int64_t>(std::min(ceil_div(int64_t(n_sm), blocks), useful), 1, 64));
 }
 
 size_t attention_decode_workspace_bytes(int64_t n_tok, int n_head, int head_dim, int n_split) {
