@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include <unistd.h>
+
 #include "backend/cuda/convert.cuh"
 #include "core/thread_pool.h"
 
@@ -82,7 +84,8 @@ WeightUploader::~WeightUploader() {
 Status WeightUploader::init(cudaStream_t stream, uint64_t total_bytes, bool progress) {
   stream_ = stream;
   total_ = total_bytes;
-  progress_ = progress && total_bytes > (256ull << 20);
+  // A bar redrawn with \r only makes sense on a terminal; logs and pipes get nothing.
+  progress_ = progress && total_bytes > (256ull << 20) && isatty(STDERR_FILENO);
   for (int i = 0; i < 2; ++i) {
     TAILOR_RETURN_IF_ERROR(pinned_[i].allocate(kStage, "weight upload staging"));
     TAILOR_RETURN_IF_ERROR(cuda_status(cudaMalloc(&dev_stage_[i], kStage), "weight upload staging"));
