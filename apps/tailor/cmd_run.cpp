@@ -26,7 +26,8 @@ static Result<std::vector<int32_t>> parse_ids(const std::string& s) {
 }
 
 static int run_run(const std::vector<std::string>& argv) {
-  std::vector<std::string> vf = {"prompt", "prompt-ids", "max-tokens", "json-schema", "regex", "grammar"};
+  std::vector<std::string> vf = {"prompt", "prompt-ids", "max-tokens",          "json-schema",
+                                 "regex",  "grammar",    "grammar-finish-after"};
   vf.insert(vf.end(), kSamplingFlags.begin(), kSamplingFlags.end());
   vf.insert(vf.end(), kLoadFlags.begin(), kLoadFlags.end());
   auto a = Args::parse(argv, vf, {"ignore-eos", "ids", "quiet"});
@@ -55,6 +56,11 @@ static int run_run(const std::vector<std::string>& argv) {
     if (!text.ok()) return fail(text.status());
     cs = {ConstraintSpec::Kind::grammar, *text};
   }
+  auto finish_after = a->get_int("grammar-finish-after", -1);
+  if (!finish_after.ok() || *finish_after < -1 || *finish_after > INT32_MAX)
+    return usage_error("run", "--grammar-finish-after must be a non-negative integer");
+  if (a->has("grammar-finish-after") && n_constraints == 0)
+    return usage_error("run", "--grammar-finish-after needs --json-schema, --regex or --grammar");
   lo->need_tokenizer = a->has("prompt") || n_constraints > 0;
   lo->verbose = !a->has("quiet");
   if (!a->has("dtype"))
@@ -98,6 +104,7 @@ static int run_run(const std::vector<std::string>& argv) {
   go.max_new_tokens = int(*max_tokens);
   go.stop_ids = m->stop_ids;
   go.ignore_eos = a->has("ignore-eos");
+  go.finish_after = int(*finish_after);
   const bool print_ids = a->has("ids") || !m->tokenizer;
   std::unique_ptr<StreamDecoder> dec;
   if (!print_ids) dec = std::make_unique<StreamDecoder>(*m->tokenizer, /*skip_special_tokens=*/false);
@@ -144,7 +151,14 @@ TAILOR_COMMAND(
                 "tokenizer); speed and memory go to stderr.\n"
                 "  --max-tokens N       tokens to generate at most [128]\n"
                 "  --ignore-eos         keep generating past end-of-sequence tokens\n"
-                "  --quiet              no statistics on stderr\n") +
+                "  --quiet              no statistics on stderr\n"
+                "structured output (the output is valid by construction; at most one of):\n"
+                "  --json-schema FILE   a JSON document valid against this JSON Schema\n"
+                "  --regex R            text matching the regular expression R (whole output)\n"
+                "  --grammar FILE       text of a GBNF-like grammar (rules `name ::= ...`, start: root)\n"
+                "  --grammar-finish-after N  after N tokens, steer to the shortest valid end (for weak or\n"
+                "                       random-weight models that would not close a string) [off]\n"
+                "  An output cut by --max-tokens is incomplete: finish \"length\" and a warning.\n") +
         kSamplingHelp,
     run_run);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 namespace tailor {
 
@@ -71,6 +72,14 @@ Result<GenerateResult> generate(Runner& runner, int slot, std::span<const int32_
       std::fill(mask.begin(), mask.end(), 0u);
       constraint->fill_mask(mask);
       m = mask;
+      if (opt.finish_after >= 0 && step >= opt.finish_after) {
+        const int32_t t = constraint->finishing_token();
+        if (t >= 0 && t < hp.n_vocab && mask_allows(m, t)) {
+          const float top = *std::max_element(logits.begin(), logits.begin() + hp.n_vocab);
+          logits[size_t(t)] =
+              (std::isfinite(top) ? top : 0.0f) + 1000.0f;  // a certain pick at any temperature
+        }
+      }
     }
     const int32_t id = sampler.sample({logits.data(), size_t(hp.n_vocab)}, history, m);
     if (id < 0) {

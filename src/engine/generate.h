@@ -19,6 +19,10 @@ struct GenerateOptions {
   int max_new_tokens = 256;
   std::vector<int32_t> stop_ids;  // usually the model's eos ids
   bool ignore_eos = false;        // benchmarks: always generate max_new_tokens
+  // With a constraint: from this many generated tokens on, always pick the constraint's finishing token (the
+  // way to its shortest complete text), so that a weak or random-weight model still ends a structured output
+  // within max_new_tokens. -1 = never steer.
+  int finish_after = -1;
 };
 
 enum class FinishReason { stop, length, cancelled, constraint_dead };

@@ -16,13 +16,7 @@ class GrammarConstraint final : public FinishingConstraint {
   void fill_mask(std::span<uint32_t> mask) override { m_.fill_next_token_mask(mask); }
   Status accept(int32_t token) override { return m_.accept(token); }
   bool finished() const override { return m_.finished(); }
-  int32_t finishing_token() override {
-    const grammar::Vocabulary& v = m_.vocab();
-    const std::string rest = m_.shortest_completion();
-    if (rest.empty()) return v.eos_ids().empty() ? -1 : v.eos_ids()[0];
-    size_t len = 0;
-    return v.trie().longest_prefix_token(rest, &len);
-  }
+  int32_t finishing_token() override { return m_.finishing_token(); }
 
  private:
   grammar::GrammarMatcher m_;

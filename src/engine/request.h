@@ -21,12 +21,12 @@
 
 namespace tailor {
 
-// A constraint that can also say how to finish quickly: the token that starts its shortest completion (an
+// A constraint that must say how to finish quickly: the token that starts its shortest completion (an
 // end-of-sequence id once the text may end). The engine uses it only when a request asks to be steered to the
 // end after a number of tokens (random-weight models wander inside strings for thousands of tokens).
 class FinishingConstraint : public TokenConstraint {
  public:
-  virtual int32_t finishing_token() = 0;  // -1 when there is none
+  int32_t finishing_token() override = 0;  // -1 when there is none
 };
 
 struct EngineRequest {

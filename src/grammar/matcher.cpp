@@ -87,6 +87,14 @@ Status GrammarMatcher::accept(int32_t token) {
       cat("grammar: token ", token, " (", json_escape_bytes(v.token_bytes(token)), ") is not allowed here"));
 }
 
+int32_t GrammarMatcher::finishing_token() {
+  const Vocabulary& v = g_->vocab();
+  const std::string rest = shortest_completion();
+  if (rest.empty()) return v.eos_ids().empty() ? -1 : v.eos_ids()[0];
+  size_t len = 0;
+  return v.trie().longest_prefix_token(rest, &len);
+}
+
 bool GrammarMatcher::accept_bytes(std::string_view bytes) {
   Snapshot s;
   if (!advance(cur(), bytes, &s)) return false;

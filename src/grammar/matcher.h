@@ -28,6 +28,8 @@ class GrammarMatcher : public TokenConstraint {
   Status accept(int32_t token) override;
   // EOS was accepted, or the text is complete and nothing but EOS may follow.
   bool finished() const override { return cur().terminated || (cur().can_end && cur().configs.empty()); }
+  // The longest token that starts shortest_completion(), or the first EOS id once the grammar can end.
+  int32_t finishing_token() override;
 
   // Advances by one token. Returns false, leaving the state unchanged, when the grammar does not allow it.
   // An EOS token is accepted where the grammar can end and terminates the matcher.

@@ -27,14 +27,7 @@ Result<ConstrainedGeneration> sample_constrained(GrammarMatcher& matcher, Sample
     matcher.fill_next_token_mask(mask);
     bool steer = opt.finish_after >= 0 && step >= opt.finish_after;
     if (steer) {
-      int32_t target = -1;
-      std::string rest = matcher.shortest_completion();
-      if (rest.empty()) {
-        if (!vocab.eos_ids().empty()) target = vocab.eos_ids()[0];
-      } else {
-        size_t len = 0;
-        target = vocab.trie().longest_prefix_token(rest, &len);
-      }
+      const int32_t target = matcher.finishing_token();
       if (target >= 0 && mask_allows(mask, target)) {
         float top = *std::max_element(logits.begin(), logits.end());
         logits[size_t(target)] =

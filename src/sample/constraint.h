@@ -19,6 +19,9 @@ class TokenConstraint {
   virtual Status accept(int32_t token) = 0;
   // True once the text so far is complete and nothing more may follow (generation should stop).
   virtual bool finished() const = 0;
+  // The token that starts the shortest way to a complete text (an end-of-sequence id once the text may end),
+  // for steering a generation to its end on a token budget; -1 when there is none.
+  virtual int32_t finishing_token() { return -1; }
 };
 
 }  // namespace tailor

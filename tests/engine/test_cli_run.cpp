@@ -103,6 +103,29 @@ TEST_F(Cli, JsonSchemaOutputParses) {
   }
 }
 
+// Random weights never close an unbounded string: without steering the output is cut by --max-tokens and
+// says so; --grammar-finish-after ends it validly within the budget.
+TEST_F(Cli, GrammarFinishAfterEndsAnUnboundedString) {
+  const std::string schema = (fs::path(dir_) / "note.json").string();
+  FILE* f = std::fopen(schema.c_str(), "w");
+  std::fputs(R"({"type":"object","properties":{"note":{"type":"string"}},"required":["note"]})", f);
+  std::fclose(f);
+  const std::string base = "run " + dir_ + " --prompt 'note:' --json-schema " + schema +
+                           " --temperature 1 --max-tokens 48 --seed 3";
+  std::string err;
+  auto cut = tailor(base, "", &err);
+  ASSERT_EQ(cut.code, 0) << err;
+  EXPECT_NE(err.find("incomplete (finish: length)"), std::string::npos) << err;
+  EXPECT_FALSE(tailor::parse_json(cut.out, "output").ok()) << cut.out;
+  err.clear();
+  auto done = tailor(base + " --grammar-finish-after 8", "", &err);
+  ASSERT_EQ(done.code, 0) << err;
+  EXPECT_NE(err.find("finish: stop"), std::string::npos) << err;
+  auto j = tailor::parse_json(done.out, "output");
+  ASSERT_TRUE(j.ok()) << done.out;
+  EXPECT_TRUE((*j)["note"].is_string());
+}
+
 TEST_F(Cli, ChatRendersTemplateAndAnswersEachLine) {
   std::string err;
   auto r =
@@ -129,6 +152,9 @@ TEST_F(Cli, ClearErrors) {
   err.clear();
   EXPECT_EQ(tailor("run " + dir_ + " --prompt hi --json-schema /nonexistent.json", "", &err).code, 1);
   EXPECT_NE(err.find("/nonexistent.json"), std::string::npos) << err;
+  err.clear();
+  EXPECT_EQ(tailor("run " + dir_ + " --prompt hi --grammar-finish-after 4", "", &err).code, 2);
+  EXPECT_NE(err.find("--grammar-finish-after needs"), std::string::npos) << err;
   err.clear();
   EXPECT_EQ(tailor("gen-model --arch gpt2 --out /tmp/x", "", &err).code, 2);
   EXPECT_NE(err.find("qwen2, qwen3, llama, granite, mistral"), std::string::npos) << err;
