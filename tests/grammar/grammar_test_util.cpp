@@ -1,5 +1,6 @@
 #include "grammar_test_util.h"
 
+#include <gtest/gtest.h>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
 #include <valijson/schema.hpp>
 #include <valijson/schema_parser.hpp>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -220,6 +222,65 @@ std::vector<std::string> suite_schema_names() {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+int suite_generations(int default_n) {
+  const char* full = std::getenv("TAILOR_GRAMMAR_FULL");
+  return full && std::string(full) == "1" ? 100 : default_n;
+}
+
+JsonSchemaOptions suite_schema_options(const std::string& name) {
+  JsonSchemaOptions o;
+  if (name.find("flexible_ws") != std::string::npos) o.flexible_whitespace = true;
+  return o;
+}
+
+uint64_t suite_seed(const std::string& name) {
+  const char* env = std::getenv("TAILOR_GRAMMAR_SEED");
+  uint64_t h = 1469598103934665603ull + (env ? std::strtoull(env, nullptr, 10) * 0x9E3779B97F4A7C15ull : 0);
+  for (char c : name) h = (h ^ uint8_t(c)) * 1099511628211ull;
+  return h;
+}
+
+void SuiteValidation::begin_schema(const std::string& name, const std::string& schema_json) {
+  batch_.push_back({name, openapi_nullable_to_json_schema(schema_json), {}});
+  unfinished_per_schema_.push_back(0);
+}
+
+void SuiteValidation::add_output(const std::string& text) {
+  ++generations_;
+  PyBatchEntry& e = batch_.back();
+  std::string err = valijson_error(e.schema_json, text);
+  if (!err.empty()) {
+    ++valijson_failures_;
+    ADD_FAILURE() << "valijson rejects output of " << e.name << ": " << err << "\n" << text;
+  }
+  e.outputs.push_back(text);
+}
+
+void SuiteValidation::add_unfinished() {
+  ++generations_;
+  ++unfinished_;
+  ++unfinished_per_schema_.back();
+}
+
+void SuiteValidation::finish() {
+  auto py = python_validate(batch_, &python_checked_);
+  ASSERT_TRUE(py.ok()) << py.status().message();
+  python_failures_ = py->size();
+  for (const PyFailure& f : *py)
+    ADD_FAILURE() << "python-jsonschema rejects output of " << f.name << ": " << f.error << "\n" << f.output;
+  for (size_t i = 0; i < batch_.size(); ++i) {
+    if (unfinished_per_schema_[i])
+      ADD_FAILURE() << batch_[i].name << ": " << unfinished_per_schema_[i]
+                    << " generations ended unfinished (finish \"length\")";
+  }
+  EXPECT_EQ(python_checked_, generations_ - unfinished_);
+}
+
+std::string SuiteValidation::summary() const {
+  return cat(generations_, " outputs; valijson failures ", valijson_failures_, ", python-jsonschema checked ",
+             python_checked_, " failures ", python_failures_, "; unfinished (length) ", unfinished_);
 }
 
 }  // namespace tailor::grammar::testing

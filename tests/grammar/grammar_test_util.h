@@ -13,6 +13,7 @@
 #include "core/status.h"
 #include "grammar/compiled_grammar.h"
 #include "grammar/grammar.h"
+#include "grammar/json_schema.h"
 #include "grammar/sample_constrained.h"
 #include "grammar/vocab.h"
 
@@ -61,5 +62,40 @@ Result<std::vector<PyFailure>> python_validate(const std::vector<PyBatchEntry>& 
 // Schema files of the suite (tests/data/grammar/schemas/*.json), sorted by name.
 std::vector<std::string> suite_schema_names();
 Result<std::string> read_text(const std::string& path);
+
+// The suite's conventions, shared by the random-logit run and the run through the model:
+// generations per schema and vocabulary: the 100 with TAILOR_GRAMMAR_FULL=1, else `default_n`.
+int suite_generations(int default_n);
+// Schemas whose name says "flexible_ws" run with flexible whitespace, the rest with the compact default.
+JsonSchemaOptions suite_schema_options(const std::string& name);
+// A seed per schema name; TAILOR_GRAMMAR_SEED (default 0) varies it for extra coverage.
+uint64_t suite_seed(const std::string& name);
+
+// The validity bookkeeping of a suite run. Each finished output is checked by valijson at once and by
+// python-jsonschema in one batch at the end. A generation that reached its token cap inside an unfinished
+// value (finish "length") is counted and reported as a failure, never counted as valid.
+class SuiteValidation {
+ public:
+  // Starts the outputs of one schema; the validators see openapi_nullable_to_json_schema(schema_json).
+  void begin_schema(const std::string& name, const std::string& schema_json);
+  void add_output(const std::string& text);  // a finished output
+  void add_unfinished();                     // finish "length" (or any end that is not "stop")
+  // Runs python-jsonschema over all outputs and adds a gtest failure for every invalid output, for every
+  // schema with unfinished generations and for any output python did not check.
+  void finish();
+
+  size_t generations() const { return generations_; }
+  size_t valijson_failures() const { return valijson_failures_; }
+  size_t python_checked() const { return python_checked_; }
+  size_t python_failures() const { return python_failures_; }
+  size_t unfinished() const { return unfinished_; }
+  // "N outputs; valijson failures F, python-jsonschema checked C failures P; unfinished (length) U"
+  std::string summary() const;
+
+ private:
+  std::vector<PyBatchEntry> batch_;
+  std::vector<size_t> unfinished_per_schema_;
+  size_t generations_ = 0, valijson_failures_ = 0, python_checked_ = 0, python_failures_ = 0, unfinished_ = 0;
+};
 
 }  // namespace tailor::grammar::testing
