@@ -371,19 +371,29 @@ Status determinize(const Nfa& nfa, const std::array<uint8_t, 256>& byte_class, u
                    uint64_t& dfa_total, const AutomatonLimits& lim, LocalDfa& out, int32_t x_lo = -1,
                    int32_t x_hi = -1, std::vector<uint8_t>* region = nullptr) {
   int32_t n = nfa.n_states;
-  // CSR adjacency by kind.
-  std::vector<uint32_t> off(size_t(n) + 1, 0);
-  for (const NfaEdge& e : nfa.edges) ++off[size_t(e.from) + 1];
-  for (int32_t i = 0; i < n; ++i) off[i + 1] += off[i];
-  std::vector<uint32_t> idx(nfa.edges.size());
-  {
+  // CSR adjacency, epsilon edges apart from the others: the closure walks only epsilon edges, and a state
+  // with a large character class (\p{L}: about a thousand byte-range edges) must not be rescanned by every
+  // closure that passes through it.
+  auto csr = [&](bool eps, std::vector<uint32_t>& off, std::vector<uint32_t>& idx) {
+    off.assign(size_t(n) + 1, 0);
+    for (const NfaEdge& e : nfa.edges) {
+      if ((e.kind == NfaEdge::eps) == eps) ++off[size_t(e.from) + 1];
+    }
+    for (int32_t i = 0; i < n; ++i) off[i + 1] += off[i];
+    idx.resize(off[size_t(n)]);
     std::vector<uint32_t> fill(off.begin(), off.end() - 1);
-    for (uint32_t i = 0; i < nfa.edges.size(); ++i) idx[fill[nfa.edges[i].from]++] = i;
-  }
+    for (uint32_t i = 0; i < nfa.edges.size(); ++i) {
+      if ((nfa.edges[i].kind == NfaEdge::eps) == eps) idx[fill[nfa.edges[i].from]++] = i;
+    }
+  };
+  std::vector<uint32_t> off, idx, eps_off, eps_to;
+  csr(false, off, idx);
+  csr(true, eps_off, eps_to);
+  for (uint32_t& k : eps_to) k = uint32_t(nfa.edges[k].to);
   std::vector<uint8_t> important(n, 0);
   important[1] = 1;
-  for (const NfaEdge& e : nfa.edges) {
-    if (e.kind != NfaEdge::eps) important[e.from] = 1;
+  for (int32_t i = 0; i < n; ++i) {
+    if (off[i + 1] > off[i]) important[i] = 1;
   }
 
   std::vector<uint32_t> stamp(n, 0);
@@ -398,11 +408,11 @@ Status determinize(const Nfa& nfa, const std::array<uint8_t, 256>& byte_class, u
       int32_t s = stack.back();
       stack.pop_back();
       if (important[s]) key.push_back(s);
-      for (uint32_t k = off[s]; k < off[s + 1]; ++k) {
-        const NfaEdge& e = nfa.edges[idx[k]];
-        if (e.kind == NfaEdge::eps && stamp[e.to] != cur_stamp) {
-          stamp[e.to] = cur_stamp;
-          stack.push_back(e.to);
+      for (uint32_t k = eps_off[s]; k < eps_off[s + 1]; ++k) {
+        const int32_t t = int32_t(eps_to[k]);
+        if (stamp[t] != cur_stamp) {
+          stamp[t] = cur_stamp;
+          stack.push_back(t);
         }
       }
     }
