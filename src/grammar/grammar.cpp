@@ -274,7 +274,7 @@ void append_code_point_escaped(std::string& out, uint32_t cp, bool in_class) {
   if (cp < 0x20 || cp == 0x7F) return esc_hex(2, 'x');
   if (cp >= 0x80 && cp < 0xA0) return esc_hex(4, 'u');  // C1 controls: keep the text printable
   if (cp > 0xFFFF) return esc_hex(8, 'U');
-  append_utf8(out, cp);
+  utf8_append(out, cp);
 }
 
 void print_charset(std::string& out, const CharSet& set) {
@@ -302,8 +302,8 @@ void print_literal(std::string& out, std::string_view bytes) {
   size_t i = 0;
   bool first = true;
   while (i < bytes.size()) {
-    uint32_t cp = 0;
-    size_t n = decode_utf8(bytes.substr(i), &cp);
+    char32_t cp = 0;
+    size_t n = size_t(utf8_decode(bytes, i, &cp));
     if (n > 0) {
       if (!in_string) {
         if (!first) out += ' ';
@@ -339,8 +339,8 @@ void print_expr(std::string& out, const Expr& e, const Grammar& g, int prec) {
       bool multi = false;
       std::string_view rest = e.text;
       while (!rest.empty()) {
-        uint32_t cp;
-        size_t k = decode_utf8(rest, &cp);
+        char32_t cp;
+        size_t k = size_t(utf8_decode(rest, 0, &cp));
         if (k == 0) {
           multi = true;
           break;

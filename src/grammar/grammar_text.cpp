@@ -91,10 +91,10 @@ class Parser {
   Status error(const std::string& msg) const { return error_at(pos_, msg); }
   std::string describe_here() const {
     if (pos_ >= s_.size()) return "the end of the text";
-    uint32_t cp;
-    size_t n = decode_utf8(s_.substr(pos_), &cp);
+    char32_t cp;
+    size_t n = size_t(utf8_decode(s_, pos_, &cp));
     if (n == 0) return cat("byte 0x", std::hex, int(uint8_t(s_[pos_])));
-    if (cp < 0x20) return cat("control character 0x", std::hex, cp);
+    if (cp < 0x20) return cat("control character 0x", std::hex, uint32_t(cp));
     return cat("\"", s_.substr(pos_, n), "\"");
   }
 
@@ -146,8 +146,10 @@ class Parser {
     if (pos_ >= s_.size()) return error("unexpected end of text inside a string or character class");
     char c = s_[pos_];
     if (c != '\\') {
-      size_t n = decode_utf8(s_.substr(pos_), cp);
+      char32_t c32;
+      size_t n = size_t(utf8_decode(s_, pos_, &c32));
       if (n == 0) return error(cat("invalid UTF-8 (", describe_here(), ")"));
+      *cp = uint32_t(c32);
       pos_ += n;
       return {};
     }
@@ -342,7 +344,7 @@ class Parser {
         if (s_[pos_] == '\n') return error("newline inside a string (write \\n)");
         uint32_t cp;
         TAILOR_RETURN_IF_ERROR(read_char(&cp));
-        append_utf8(bytes, cp);
+        utf8_append(bytes, cp);
       }
       *out = lit(bytes);
       return {};

@@ -136,8 +136,8 @@ Expr SchemaConverter::extra_key(const std::vector<std::string>& declared) {
     size_t cur = 0;
     std::string_view rest = k;
     while (!rest.empty()) {
-      uint32_t cp;
-      size_t n = decode_utf8(rest, &cp);
+      char32_t cp;
+      size_t n = size_t(utf8_decode(rest, 0, &cp));
       if (n == 0) break;
       rest.remove_prefix(n);
       auto f = trie[cur].kids.find(cp);
@@ -156,7 +156,7 @@ Expr SchemaConverter::extra_key(const std::vector<std::string>& declared) {
     CharSet rest = keychar;
     for (auto [cp, child] : trie[n].kids) {
       std::string u;
-      append_utf8(u, cp);
+      utf8_append(u, cp);
       alts.push_back(seq({lit(u), build(child)}));
       rest = rest.minus(CharSet::of(cp));
     }

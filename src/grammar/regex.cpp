@@ -210,8 +210,8 @@ class RegexParser {
       case '\\':
         return parse_escape(out, false);
       default: {
-        uint32_t cp;
-        size_t n = decode_utf8(p_.substr(i_), &cp);
+        char32_t cp;
+        size_t n = size_t(utf8_decode(p_, i_, &cp));
         if (n == 0) return error(at, "invalid UTF-8");
         i_ += n;
         out->kind = Node::chars;
@@ -376,8 +376,8 @@ class RegexParser {
     if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z')) return error(at, cat("unknown escape \\", e));
     // Escaped punctuation or any other character stands for itself.
     --i_;
-    uint32_t cp;
-    size_t n = decode_utf8(p_.substr(i_), &cp);
+    char32_t cp;
+    size_t n = size_t(utf8_decode(p_, i_, &cp));
     if (n == 0) return error(at, "invalid UTF-8");
     i_ += n;
     return set_cp(cp);
@@ -451,8 +451,8 @@ class RegexParser {
       if (out->kind != Node::chars) return error(at, "anchors cannot appear in a class");
       return {};
     }
-    uint32_t cp;
-    size_t n = decode_utf8(p_.substr(i_), &cp);
+    char32_t cp;
+    size_t n = size_t(utf8_decode(p_, i_, &cp));
     if (n == 0) return error(at, "invalid UTF-8");
     i_ += n;
     out->kind = Node::chars;

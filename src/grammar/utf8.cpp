@@ -6,61 +6,14 @@
 
 namespace tailor::grammar {
 
-size_t decode_utf8(std::string_view s, uint32_t* cp) {
-  if (s.empty()) return 0;
-  uint8_t b0 = uint8_t(s[0]);
-  if (b0 < 0x80) {
-    *cp = b0;
-    return 1;
-  }
-  size_t n;
-  uint32_t v, min;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    n = 2, v = b0 & 0x1F, min = 0x80;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    n = 3, v = b0 & 0x0F, min = 0x800;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    n = 4, v = b0 & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (s.size() < n) return 0;
-  for (size_t i = 1; i < n; ++i) {
-    uint8_t b = uint8_t(s[i]);
-    if ((b & 0xC0) != 0x80) return 0;
-    v = (v << 6) | (b & 0x3F);
-  }
-  if (v < min || v > kMaxCodePoint || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-  *cp = v;
-  return n;
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
-}
-
 namespace {
-int utf8_len(uint32_t cp) {
+int encoded_len(uint32_t cp) {
   return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
 }
 
 void encode_fixed(uint32_t cp, int n, uint8_t* out) {
   std::string s;
-  append_utf8(s, cp);
+  utf8_append(s, cp);
   for (int i = 0; i < n; ++i) out[i] = uint8_t(s[i]);
 }
 
@@ -82,7 +35,7 @@ void split(uint32_t lo, uint32_t hi, std::vector<Utf8Seq>& out) {
       return;
     }
   }
-  int n = utf8_len(lo);
+  int n = encoded_len(lo);
   for (int i = 1; i < n; ++i) {
     uint32_t m = (1u << (6 * i)) - 1;
     if ((lo & ~m) != (hi & ~m)) {

@@ -1,5 +1,5 @@
-// UTF-8 helpers for the grammar compiler: strict decoding, encoding, code-point ranges as byte-range
-// sequences, and Unicode general-category sets (\p{L} and friends) built from utf8proc.
+// UTF-8 helpers for the grammar compiler: code-point ranges as byte-range sequences and Unicode
+// general-category sets (\p{L} and friends) built from utf8proc. Decoding and encoding: core/utf8.h.
 #pragma once
 
 #include <array>
@@ -8,14 +8,10 @@
 #include <string_view>
 #include <vector>
 
+#include "core/utf8.h"
 #include "grammar/grammar.h"
 
 namespace tailor::grammar {
-
-// Decodes one strict UTF-8 character at the start of s (no overlongs, no surrogates, <= U+10FFFF).
-// Returns its length in bytes, or 0 when s does not start with a valid character.
-size_t decode_utf8(std::string_view s, uint32_t* cp);
-void append_utf8(std::string& out, uint32_t cp);
 
 // A sequence of 1..4 byte ranges: the UTF-8 encodings of a block of code points.
 struct Utf8Seq {
