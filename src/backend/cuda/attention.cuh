@@ -30,6 +30,11 @@ struct AttentionParams {
   int64_t n_tok = 0;
   int n_head = 0, n_head_kv = 0, head_dim = 0;
   float scale = 1.0f;  // softmax scale (1/sqrt(head_dim) or Granite's attention_multiplier)
+  // Decode only: every token of the launch is the only one of its slot, and pos/slots were written before
+  // the previous kernel ran (uploaded inputs). Then the keys before each token's position are final, and
+  // attention_decode reads them before waiting for the previous kernel (programmatic launch), hiding that
+  // memory latency behind it; only the query and the newest key wait.
+  bool distinct_slots = false;
 };
 
 // Split count (grid size) that fills the GPU for n_tok decode tokens whose contexts hold at most max_keys

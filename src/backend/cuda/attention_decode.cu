@@ -70,7 +70,9 @@ __global__ void __launch_bounds__(kThreads)
   extern __shared__ float smem[];
   __shared__ bool is_last;
   pdl_trigger();
-  pdl_wait();
+  // pos and slots are uploaded inputs, never written by a kernel: with distinct_slots they are read (and the
+  // keys before the newest one loaded) while the previous kernel finishes.
+  if (!p.distinct_slots) pdl_wait();
   const int D = p.head_dim;
   constexpr int Lp = kLp;             // lanes per key (compile-time: the shuffle trees unroll and interleave)
   constexpr int kpp = kThreads / Lp;  // keys per pass of the whole block
@@ -88,13 +90,39 @@ __global__ void __launch_bounds__(kThreads)
   if (split >= n_active) return;  // uniform over the block: no barrier is skipped by part of it
   const int slot = p.slots[t];
   const int k0 = split * chunk, k1 = min(n_keys, k0 + chunk);
+  const int kl = threadIdx.x / Lp, dc = threadIdx.x % Lp;
+  const bool has_dc = dc * 8 < D;
+  const KV* kbase =
+      static_cast<const KV*>(p.cache.k) + slot * p.cache.slot_stride + int64_t(kvh) * p.cache.capacity * D;
+  const KV* vbase =
+      static_cast<const KV*>(p.cache.v) + slot * p.cache.slot_stride + int64_t(kvh) * p.cache.capacity * D;
+  // K and V rows of the current inner chunk, loaded before they are needed (one memory latency per chunk).
+  Raw8<KV> kraw[kKeysPerThread], vraw[kKeysPerThread];
+  auto load_kv = [&](int c0, int n_sub, int key_begin, int key_end) {  // keys c0 + j in [key_begin, key_end)
+#pragma unroll
+    for (int i = 0; i < kKeysPerThread; ++i) {
+      const int j = kl + i * kpp, key = c0 + j;
+      if (j < n_sub && has_dc && key >= key_begin && key < key_end) {
+        kraw[i] = load_raw8(kbase + int64_t(key) * D + dc * 8);
+        vraw[i] = load_raw8(vbase + int64_t(key) * D + dc * 8);
+      }
+    }
+  };
+  // The first chunk: everything but the newest key (position n_keys - 1, written by the previous kernel) may
+  // be loaded before the wait when the slots are distinct.
+  const int n_sub0 = min(n_sub_max, k1 - k0);
+  if (p.distinct_slots) {
+    load_kv(k0, n_sub0, k0, n_keys - 1);
+    pdl_wait();
+    load_kv(k0, n_sub0, n_keys - 1, n_keys);
+  } else {
+    load_kv(k0, n_sub0, k0, k1);
+  }
 
   float* ps = smem;                               // [kHeadsPerBlock][n_sub_max]
   float* stat = ps + kHeadsPerBlock * n_sub_max;  // [3][kHeadsPerBlock]: m, l, corr
   float* red = stat + 3 * kHeadsPerBlock;         // [kWarps][kHeadsPerBlock][D]
 
-  const int kl = threadIdx.x / Lp, dc = threadIdx.x % Lp;
-  const bool has_dc = dc * 8 < D;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const KV* qbase = static_cast<const KV*>(p.q) + t * p.q_stride + int64_t(h0) * D;
   float qr[kHeadsPerBlock][8];
@@ -117,24 +145,11 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int e = 0; e < 8; ++e) acc[g][e] = 0.0f;
 
-  const KV* kbase =
-      static_cast<const KV*>(p.cache.k) + slot * p.cache.slot_stride + int64_t(kvh) * p.cache.capacity * D;
-  const KV* vbase =
-      static_cast<const KV*>(p.cache.v) + slot * p.cache.slot_stride + int64_t(kvh) * p.cache.capacity * D;
-
   for (int c0 = k0; c0 < k1; c0 += n_sub_max) {
     const int n_sub = min(n_sub_max, k1 - c0);
-    // 0) issue every K and V load of this chunk.
-    Raw8<KV> kraw[kKeysPerThread], vraw[kKeysPerThread];
-#pragma unroll
-    for (int i = 0; i < kKeysPerThread; ++i) {
-      const int j = kl + i * kpp;
-      if (j < n_sub && has_dc) {
-        kraw[i] = load_raw8(kbase + int64_t(c0 + j) * D + dc * 8);
-        vraw[i] = load_raw8(vbase + int64_t(c0 + j) * D + dc * 8);
-      }
-    }
-    // 1) scores: Lp lanes per key, reduced with shuffles inside the lane group.
+    // 0) issue every K and V load of this chunk (the first chunk's were issued above).
+    if (c0 != k0) load_kv(c0, n_sub, c0, c0 + n_sub);
+      // 1) scores: Lp lanes per key, reduced with shuffles inside the lane group.
 #pragma unroll
     for (int i = 0; i < kKeysPerThread; ++i) {
       const int j = kl + i * kpp;
