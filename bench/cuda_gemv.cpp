@@ -106,10 +106,11 @@ int main(int argc, char** argv) {
 
   std::printf("%-8s %-14s %10s %10s %8s\n", "batch", "kernel", "ms/step", "GB/s", "% copy");
   // which: 0 tailor (default paths, PDL on), 1 cuBLAS, 2 tailor forced CUDA-core, 3 tailor forced
-  // tensor-core, 4 tailor without PDL.
-  const char* names[] = {"tailor", "cuBLAS", "tailor-simt", "tailor-mma", "tailor-noPDL"};
+  // tensor-core, 4 tailor without PDL, 5 tailor without the early weight loads (batch <= 2).
+  const char* names[] = {"tailor", "cuBLAS", "tailor-simt", "tailor-mma", "tailor-noPDL", "tailor-noearly"};
   for (int batch : {1, 2, 3, 4, 8}) {
-    for (int which : {0, 1, 2, 3, 4}) {
+    for (int which : {0, 1, 2, 3, 4, 5}) {
+      if (which == 5 && batch > 2) continue;
       tailor::cuda::set_programmatic_launch(which != 4);
       auto step = [&]() {
         for (const Mat& m : mats) {
@@ -128,6 +129,7 @@ int main(int argc, char** argv) {
             p.swiglu = m.swiglu;
             if (which == 2) p.mma_min_batch = 99;
             if (which == 3) p.mma_min_batch = 1;
+            if (which == 5) p.early_weights = false;
             CK(tailor::cuda::gemv(p, s));
           } else {
             const float alpha = 1.0f, beta = 0.0f;
@@ -235,6 +237,7 @@ int main(int argc, char** argv) {
     ap.n_head_kv = int(HKV);
     ap.head_dim = int(hd);
     ap.scale = 0.088f;
+    ap.distinct_slots = true;  // one token per slot, as the runner's decode graph
     std::vector<Op> ops = {
         {"rms_norm",
          [&] {

@@ -32,6 +32,21 @@ __global__ void __launch_bounds__(kWarps * 32, kB <= 2 ? 2 : 1) gemv_kernel(cons
   const int64_t row0 = (int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5)) * kRows;
   const T* X = static_cast<const T*>(p.x);
   int64_t ldx = p.ldx;
+  const int64_t kv = p.k / V;
+  const T* W = static_cast<const T*>(p.w);
+  const uint4* wr[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) wr[r] = reinterpret_cast<const uint4*>(W + min(row0 + r, p.n - 1) * p.k);
+  // The first kUnroll x kRows weight loads, issued before the wait for the previous kernel (rows past n are
+  // clamped to the last row, so every address is valid; such warps leave below without using them).
+  uint4 w0[kUnroll][kRows];
+  const bool early = p.early_weights && lane + 32 * (kUnroll - 1) < kv;
+  if (early) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) w0[u][r] = ld_stream(wr[r] + lane + 32 * u);
+  }
   if constexpr (kNorm) {
     // RMSNorm prologue (HF LlamaRMSNorm, statistics in f32), every thread of the block taking part.
     __shared__ float red[32];
@@ -61,11 +76,6 @@ __global__ void __launch_bounds__(kWarps * 32, kB <= 2 ? 2 : 1) gemv_kernel(cons
     ldx = p.k;
   }
   if (row0 >= p.n) return;
-  const int64_t kv = p.k / V;
-  const T* W = static_cast<const T*>(p.w);
-  const uint4* wr[kRows];
-#pragma unroll
-  for (int r = 0; r < kRows; ++r) wr[r] = reinterpret_cast<const uint4*>(W + min(row0 + r, p.n - 1) * p.k);
   // x comes from the previous kernel. Dependents are released only after the main loop (below): released
   // earlier, their blocks would take SM slots from this kernel's weight stream (measured slower on H200).
   if constexpr (!kNorm) pdl_wait();
@@ -98,6 +108,11 @@ __global__ void __launch_bounds__(kWarps * 32, kB <= 2 ? 2 : 1) gemv_kernel(cons
   };
 
   int64_t v = lane;
+  if (early) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) step(w0[u], v + 32 * u);
+    v += 32 * kUnroll;
+  }
   for (; v + 32 * (kUnroll - 1) < kv; v += 32 * kUnroll) {
     uint4 wv[kUnroll][kRows];
 #pragma unroll

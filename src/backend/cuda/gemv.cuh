@@ -37,6 +37,10 @@ struct GemvParams {
   int64_t ld_norm_x = 0;
   const float* norm_w = nullptr;  // f32 [k]
   float norm_eps = 1e-6f;
+  // CUDA-core kernel: each warp issues its first group of weight loads before waiting for the previous kernel
+  // (weights are never written by kernels), so one memory latency of the stream hides behind that kernel's
+  // tail. Off only for A/B measurements (bench_cuda_gemv).
+  bool early_weights = true;
 };
 
 // Whether gemv() can fuse the RMSNorm for these parameters (batch <= 2, k a multiple of 8, 16-byte aligned
