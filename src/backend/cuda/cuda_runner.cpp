@@ -178,7 +178,10 @@ class CudaRunner final : public Runner {
   float* logits_ = nullptr;     // f32 [R, V]
   int32_t* out_ids_ = nullptr;  // [R]
   void* attn_ws_ = nullptr;
-  unsigned int* attn_counters_ = nullptr;    // [C * n_head], zero between launches
+  unsigned int* attn_counters_ = nullptr;  // [C * n_head], zero between launches
+  bool decode_graph_ = false;              // layers() is recording a decode step: one token per distinct slot
+  std::string experiment_;                 // ",a,b," from TAILOR_CUDA_EXPERIMENT (timing only)
+  bool exp(const char* name) const { return experiment_.find(cat(",", name, ",")) != std::string::npos; }
   void* argmax_ws_ = nullptr;                // argmax partials for R rows
   unsigned int* argmax_counters_ = nullptr;  // [R], zero between launches
   size_t attn_ws_bytes_ = 0;
@@ -221,6 +224,13 @@ Status CudaRunner::init() {
   const char* pdl_env = std::getenv("TAILOR_CUDA_PDL");
   set_programmatic_launch(dev_.cc_major >= 9 && !(pdl_env && std::string(pdl_env) == "0"));
   check_finite_ = opt_.check_finite_first_pass;
+  // TAILOR_CUDA_EXPERIMENT: comma-separated timing experiments (A/B in one process): noearly (GEMV weight
+  // loads wait for the previous kernel), nodistinct (decode attention waits before reading any key),
+  // skip-rope / skip-attn (leave the op out: wrong output, timing only).
+  if (const char* ex = std::getenv("TAILOR_CUDA_EXPERIMENT"); ex && *ex) {
+    experiment_ = cat(",", ex, ",");
+    log_warn("TAILOR_CUDA_EXPERIMENT=", ex, ": timing experiment, output may be wrong");
+  }
 
   // Sizes first, so "does it fit" is answered before anything is allocated.
   TAILOR_RETURN_IF_ERROR(layout(weights_arena_));
@@ -456,6 +466,7 @@ Status CudaRunner::mm(void* y, DType yt, int64_t ldy, const void* x, int64_t ldx
     p.alpha = alpha;
     p.beta = beta;
     p.swiglu = swiglu;
+    p.early_weights = !exp("noearly");
     if (norm_w) {
       p.x = nullptr;
       p.norm_x = x_;
@@ -509,9 +520,10 @@ Status CudaRunner::layers(int64_t T, bool mma_attention, int n_tiles, int n_spli
                       "rms_norm");
     TAILOR_RETURN_IF_ERROR(mm(qkv_, DType::f32, Q + 2 * KV, xn_, D, L.wqkv, Q + 2 * KV, D, T, 1.0f, 0.0f,
                               nullptr, false, fuse ? L.attn_norm : nullptr));
-    TAILOR_CUDA_TRY(rope_qkv_store(q_, kv_t_, qkv_, L.bqkv, L.q_norm, L.k_norm, eps, d_pos, d_slot, inv_freq_,
-                                   cache(l), T, hp.n_head, hp.n_head_kv, hp.head_dim, stream_),
-                    "rope/kv store");
+    if (!exp("skip-rope"))
+      TAILOR_CUDA_TRY(rope_qkv_store(q_, kv_t_, qkv_, L.bqkv, L.q_norm, L.k_norm, eps, d_pos, d_slot,
+                                     inv_freq_, cache(l), T, hp.n_head, hp.n_head_kv, hp.head_dim, stream_),
+                      "rope/kv store");
     AttentionParams ap;
     ap.q = q_;
     ap.q_stride = Q;
@@ -526,7 +538,9 @@ Status CudaRunner::layers(int64_t T, bool mma_attention, int n_tiles, int n_spli
     ap.n_head_kv = hp.n_head_kv;
     ap.head_dim = hp.head_dim;
     ap.scale = hp.attn_scale();
-    if (mma_attention)
+    ap.distinct_slots = decode_graph_ && !exp("nodistinct");
+    if (exp("skip-attn")) {
+    } else if (mma_attention)
       TAILOR_CUDA_TRY(attention_prefill(ap, d_tiles, n_tiles, stream_), "attention (prefill)");
     else
       TAILOR_CUDA_TRY(attention_decode(ap, n_split, attn_ws_, attn_counters_, stream_), "attention (decode)");
@@ -584,8 +598,16 @@ Status CudaRunner::run(std::span<const SeqBatchEntry> batch, std::vector<float>*
   if (logits) logits->clear();
   if (ids) ids->clear();
   if (batch.empty()) return {};
-  const bool decode =
+  bool decode =
       std::all_of(batch.begin(), batch.end(), [](const SeqBatchEntry& e) { return e.tokens.size() == 1; });
+  // The decode graph's attention reads older keys before the previous kernel ends (distinct_slots): one
+  // token per slot. Two entries in one slot (never sent by the engine) take the eager path.
+  if (decode) {
+    std::vector<int32_t> slots;
+    for (const SeqBatchEntry& e : batch) slots.push_back(e.slot);
+    std::sort(slots.begin(), slots.end());
+    decode = std::adjacent_find(slots.begin(), slots.end()) == slots.end();
+  }
   if (decode && !check_finite_ && int64_t(batch.size()) <= std::min<int64_t>(chunk_, kMaxOutRows))
     return run_decode_graph(batch, logits, ids);
   return run_eager(batch, logits, ids);
@@ -697,11 +719,16 @@ Status CudaRunner::run_decode_graph(std::span<const SeqBatchEntry> batch, std::v
   if (it == graphs_.end()) {
     // First step of this batch size: run it directly (this also lets cuBLASLt pick its algorithms outside the
     // capture), then capture the same launches for the following steps.
-    TAILOR_RETURN_IF_ERROR(layers(B, false, 0, n_split));
+    decode_graph_ = true;
+    Status st0 = layers(B, false, 0, n_split);
+    decode_graph_ = false;
+    TAILOR_RETURN_IF_ERROR(st0);
     TAILOR_RETURN_IF_ERROR(head(B, 0, true));
     TAILOR_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
                     "capturing the decode graph");
+    decode_graph_ = true;
     Status st = layers(B, false, 0, n_split);
+    decode_graph_ = false;
     if (st.ok()) st = head(B, 0, true);
     cudaGraph_t g = nullptr;
     const cudaError_t ce = cudaStreamEndCapture(stream_, &g);
