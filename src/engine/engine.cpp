@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "engine/stop_strings.h"
+#include "sample/device_sampling.h"
 
 namespace tailor {
 
@@ -25,6 +26,10 @@ struct Engine::Seq {
   std::unique_ptr<StreamDecoder> decoder;
   StopStringMatcher stops;
   FinishingConstraint* finishing = nullptr;  // req.constraint when it can steer
+  // Drawn by sample_row() semantics (Philox keyed by the seed, counted by n_gen), on the device when the
+  // whole step can be: the runner samples on its device and no penalty needs the CPU. Decided at admission,
+  // so a request's tokens never depend on which other requests share its steps.
+  bool philox = false;
   Clock::time_point t_submit, t_admit, t_first, t_last;
   bool done = false;
 
@@ -183,6 +188,7 @@ void Engine::admit() {
     if (tok_) s->decoder = std::make_unique<StreamDecoder>(*tok_, opt_.skip_special_tokens);
     if (tok_) s->stops = StopStringMatcher(s->req.stop_strings);
     s->finishing = dynamic_cast<FinishingConstraint*>(s->req.constraint.get());
+    s->philox = runner_.samples_on_device() && fits_device_sampling(s->req.sampling);
     s->t_submit = p.t_submit;
     s->t_admit = now;
     metrics_.queue_time.observe(ms_between(p.t_submit, now) / 1e3);
@@ -240,7 +246,22 @@ void Engine::step() {
   auto& who = who_;
   auto& wants_sample = wants_sample_;
 
-  Status st = runner_.forward(batch, logits_);
+  // Only token ids come back when every sequence drawing this step can draw on the device; otherwise the
+  // logits do, and philox sequences draw here with the same semantics (sample_row).
+  bool on_device = runner_.samples_on_device();
+  for (size_t i = 0; i < who.size(); ++i)
+    if (wants_sample[i] && !who[i]->philox) on_device = false;
+  Status st;
+  if (on_device) {
+    const size_t words = mask_.size();
+    dsample_.assign(batch.size(), DeviceSampling{});  // rows that draw nothing: greedy, no mask (ignored)
+    if (dmasks_.size() < batch.size() * words) dmasks_.resize(batch.size() * words);
+    for (size_t i = 0; i < who.size(); ++i)
+      if (wants_sample[i]) dsample_[i] = device_params(*who[i], {dmasks_.data() + i * words, words});
+    st = runner_.forward_sample(batch, dsample_, ids_);
+  } else {
+    st = runner_.forward(batch, logits_);
+  }
   metrics_.steps.fetch_add(1);
   metrics_.batch_size.observe(double(batch.size()));
   if (!st.ok()) {
@@ -252,7 +273,12 @@ void Engine::step() {
       Seq& s = *who[i];
       s.n_past += int(batch[i].tokens.size());
       toks += batch[i].tokens.size();
-      if (wants_sample[i]) sample_one(s, logits_.data() + i * size_t(n_vocab_));
+      if (wants_sample[i]) {
+        if (on_device)
+          sample_one(s, nullptr, ids_[i]);
+        else
+          sample_one(s, logits_.data() + i * size_t(n_vocab_), -1);
+      }
     }
     metrics_.step_tokens.fetch_add(toks);
   }
@@ -267,31 +293,61 @@ void Engine::prune() {
   kv_tokens_.store(kv);
 }
 
-void Engine::sample_one(Seq& s, float* logits) {
+TokenMask Engine::constraint_mask(Seq& s, std::span<uint32_t> buf, int32_t* force) {
+  std::fill(buf.begin(), buf.end(), 0u);
+  s.req.constraint->fill_mask(buf);
+  *force = -1;
+  if (s.finishing && s.req.finish_after >= 0 && s.n_gen >= s.req.finish_after) {
+    const int32_t t = s.finishing->finishing_token();
+    if (t >= 0 && t < n_vocab_ && mask_allows(buf, t)) *force = t;
+  }
+  return buf;
+}
+
+DeviceSampling Engine::device_params(Seq& s, std::span<uint32_t> buf) {
+  TokenMask mask;
+  TokenConstraint* c = s.req.constraint.get();
+  // Not when sample_one() will end the sequence before looking at the token.
+  const bool ends = s.n_gen >= s.req.max_new_tokens || int64_t(s.history.size()) >= n_ctx_;
+  if (c && !ends && !c->finished()) {
+    int32_t force = -1;
+    mask = constraint_mask(s, buf, &force);
+    if (force >= 0) {  // steered to the end: the finishing token is the only one allowed (a certain pick)
+      std::fill(buf.begin(), buf.end(), 0u);
+      buf[size_t(force) >> 5] = 1u << (force & 31);
+    }
+  }
+  return device_sampling(s.req.sampling, uint64_t(s.n_gen), mask);
+}
+
+void Engine::sample_one(Seq& s, float* logits, int32_t device_id) {
   const auto now = Clock::now();
   if (s.n_gen >= s.req.max_new_tokens || int64_t(s.history.size()) >= n_ctx_) {
     return finish(s, RequestEnd::length);
   }
   TokenConstraint* c = s.req.constraint.get();
   if (c && c->finished()) return finish(s, RequestEnd::stop);
-  TokenMask mask;
-  if (c) {
-    std::fill(mask_.begin(), mask_.end(), 0u);
-    c->fill_mask(mask_);
-    mask = mask_;
-    if (s.finishing && s.req.finish_after >= 0 && s.n_gen >= s.req.finish_after) {
-      const int32_t t = s.finishing->finishing_token();
-      if (t >= 0 && t < n_vocab_ && mask_allows(mask, t)) {
+  int32_t id = device_id;
+  if (logits) {
+    TokenMask mask;
+    if (c) {
+      int32_t force = -1;
+      mask = constraint_mask(s, mask_, &force);
+      if (force >= 0) {
         float top = -INFINITY;
         for (int i = 0; i < n_vocab_; ++i) top = std::max(top, logits[i]);
-        logits[t] = (std::isfinite(top) ? top : 0.0f) + 1000.0f;  // a certain pick at any temperature
+        logits[force] = (std::isfinite(top) ? top : 0.0f) + 1000.0f;  // a certain pick at any temperature
       }
     }
+    if (s.philox) {
+      id = sample_row(device_sampling(s.req.sampling, uint64_t(s.n_gen), mask), {logits, size_t(n_vocab_)});
+    } else {
+      // Penalties look at the whole history, or only at the output (OpenAI's presence/frequency penalties).
+      std::span<const int32_t> seen(s.history);
+      if (!s.req.penalize_prompt) seen = seen.subspan(size_t(s.n_prompt));
+      id = s.sampler.sample({logits, size_t(n_vocab_)}, seen, mask);
+    }
   }
-  // Penalties look at the whole history, or only at the output (OpenAI's presence/frequency penalties).
-  std::span<const int32_t> seen(s.history);
-  if (!s.req.penalize_prompt) seen = seen.subspan(size_t(s.n_prompt));
-  const int32_t id = s.sampler.sample({logits, size_t(n_vocab_)}, seen, mask);
   if (id < 0) return finish(s, RequestEnd::constraint_dead);
   if (c) {
     Status st = c->accept(id);

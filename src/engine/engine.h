@@ -73,7 +73,14 @@ class Engine {
   void admit();
   void step();
   void prune();  // drops finished sequences, updates the KV gauge
-  void sample_one(Seq& s, float* logits);
+  // Takes the token of a sequence that wanted one this step: drawn here from `logits`, or (logits null) the
+  // id the runner drew on the device.
+  void sample_one(Seq& s, float* logits, int32_t device_id);
+  // The constraint's mask for s's next token into buf; *force = the finishing token when s is steered to its
+  // end (-1 otherwise).
+  TokenMask constraint_mask(Seq& s, std::span<uint32_t> buf, int32_t* force);
+  // s's DeviceSampling for this step (its mask, if any, written to buf), filled before the forward pass.
+  DeviceSampling device_params(Seq& s, std::span<uint32_t> buf);
   void finish(Seq& s, RequestEnd end, Status st = {});
   void emit(Seq& s, const std::string& text, int n_tokens);
 
@@ -99,6 +106,9 @@ class Engine {
   std::vector<char> wants_sample_;
   std::vector<int32_t> pos_;
   std::vector<uint32_t> mask_;
+  std::vector<DeviceSampling> dsample_;  // device sampling: one per batch entry
+  std::vector<uint32_t> dmasks_;         // [batch entries, mask words]
+  std::vector<int32_t> ids_;             // tokens drawn on the device
   std::thread thread_;
 };
 

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "sample/device_sampling.h"
+
 namespace tailor {
 
 const char* finish_reason_name(FinishReason r) {
@@ -44,10 +46,36 @@ Result<GenerateResult> generate(Runner& runner, int slot, std::span<const int32_
   std::vector<float> logits;
   Sampler sampler(opt.sampling);
   std::vector<uint32_t> mask(size_t(hp.n_vocab + 31) / 32);
+  // Device sampling: the runner draws next to the logits and only the token id comes back. The draw of step
+  // s is sample_row() with (seed, s): reproducible per backend, but not the CPU Sampler's stream.
+  const bool on_device = runner.samples_on_device() && fits_device_sampling(opt.sampling);
+  std::vector<int32_t> ids;
+  // Runs `e`; on the device path also draws token `step` there, under the constraint's mask for it (which
+  // is known before the pass: it depends only on the tokens accepted so far).
+  auto pass = [&](const SeqBatchEntry& e, int step) -> Status {
+    if (!on_device) return runner.forward({&e, 1}, logits);
+    TokenMask m;
+    if (constraint && !constraint->finished()) {
+      std::fill(mask.begin(), mask.end(), 0u);
+      constraint->fill_mask(mask);
+      m = mask;
+      // Past finish_after, the token that heads for the end is a certain pick (as the CPU path's logit
+      // boost).
+      if (opt.finish_after >= 0 && step >= opt.finish_after) {
+        const int32_t t = constraint->finishing_token();
+        if (t >= 0 && t < hp.n_vocab && mask_allows(m, t)) {
+          std::fill(mask.begin(), mask.end(), 0u);
+          mask[size_t(t) >> 5] |= 1u << (t & 31);
+        }
+      }
+    }
+    const DeviceSampling d = device_sampling(opt.sampling, uint64_t(step), m);
+    return runner.forward_sample({&e, 1}, {&d, 1}, ids);
+  };
 
   auto t0 = clock::now();
   SeqBatchEntry e{slot, prompt, pos, false};
-  TAILOR_RETURN_IF_ERROR(runner.forward({&e, 1}, logits));
+  TAILOR_RETURN_IF_ERROR(pass(e, 0));
   res.prompt_ms = ms_since(t0);
   auto is_stop = [&](int32_t id) {
     return !opt.ignore_eos && std::find(opt.stop_ids.begin(), opt.stop_ids.end(), id) != opt.stop_ids.end();
@@ -67,21 +95,24 @@ Result<GenerateResult> generate(Runner& runner, int slot, std::span<const int32_
       res.finish = FinishReason::length;  // context full
       break;
     }
-    TokenMask m;
-    if (constraint) {
-      std::fill(mask.begin(), mask.end(), 0u);
-      constraint->fill_mask(mask);
-      m = mask;
-      if (opt.finish_after >= 0 && step >= opt.finish_after) {
-        const int32_t t = constraint->finishing_token();
-        if (t >= 0 && t < hp.n_vocab && mask_allows(m, t)) {
-          const float top = *std::max_element(logits.begin(), logits.begin() + hp.n_vocab);
-          logits[size_t(t)] =
-              (std::isfinite(top) ? top : 0.0f) + 1000.0f;  // a certain pick at any temperature
+    int32_t id = on_device ? ids[0] : -1;
+    if (!on_device) {
+      TokenMask m;
+      if (constraint) {
+        std::fill(mask.begin(), mask.end(), 0u);
+        constraint->fill_mask(mask);
+        m = mask;
+        if (opt.finish_after >= 0 && step >= opt.finish_after) {
+          const int32_t t = constraint->finishing_token();
+          if (t >= 0 && t < hp.n_vocab && mask_allows(m, t)) {
+            const float top = *std::max_element(logits.begin(), logits.begin() + hp.n_vocab);
+            logits[size_t(t)] =
+                (std::isfinite(top) ? top : 0.0f) + 1000.0f;  // a certain pick at any temperature
+          }
         }
       }
+      id = sampler.sample({logits.data(), size_t(hp.n_vocab)}, history, m);
     }
-    const int32_t id = sampler.sample({logits.data(), size_t(hp.n_vocab)}, history, m);
     if (id < 0) {
       res.finish = FinishReason::constraint_dead;  // the grammar allowed no token: report, never spin
       break;
@@ -107,7 +138,7 @@ Result<GenerateResult> generate(Runner& runner, int slot, std::span<const int32_
     }
     const int32_t p = int32_t(history.size() - 1);
     SeqBatchEntry d{slot, {&history.back(), 1}, {&p, 1}, false};
-    TAILOR_RETURN_IF_ERROR(runner.forward({&d, 1}, logits));
+    TAILOR_RETURN_IF_ERROR(pass(d, step + 1));
   }
   res.decode_ms = ms_since(t0);
   return res;

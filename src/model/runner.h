@@ -14,6 +14,7 @@
 #include "core/dtype.h"
 #include "core/status.h"
 #include "model/model_spec.h"
+#include "sample/device_sampling.h"
 
 namespace tailor {
 
@@ -46,6 +47,18 @@ class Runner {
   // that pick on the device (CUDA) override this so logits never leave it; the default runs forward() and
   // picks here.
   virtual Status forward_argmax(std::span<const SeqBatchEntry> batch, std::vector<int32_t>& ids);
+  // Sampling fast path: ids[i] = the token drawn from the logits of entry i's last token with params[i]
+  // (one per entry; all_logits is ignored), -1 where params[i] leaves no token to draw (its mask allows none
+  // with a logit above -inf). The draw is sample_row() (sample/device_sampling.h): a pure function of the
+  // logits and params[i], whose seed and step select the uniform, so replaying a step draws the same token.
+  // The default runs forward() and sample_row() here; the CUDA runner draws on the GPU and only the ids
+  // cross PCIe.
+  virtual Status forward_sample(std::span<const SeqBatchEntry> batch, std::span<const DeviceSampling> params,
+                                std::vector<int32_t>& ids);
+  // True when forward_sample() keeps the logits on the device: callers then prefer it to forward() + a
+  // CPU Sampler. The CPU runner says false (its logits are in host memory anyway), so the engine's CPU
+  // path, and every seeded CPU output, stays as it was.
+  virtual bool samples_on_device() const { return false; }
   virtual const HParams& hparams() const = 0;
   virtual const RunnerOptions& options() const = 0;
   virtual std::string describe() const = 0;  // "cpu: 2 threads, avx512 bf16 matmul" for logs

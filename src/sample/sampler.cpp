@@ -27,7 +27,6 @@ using sample_detail::ranks_above;
 
 namespace {
 
-
 // Top-p: moves the shortest rank-order prefix of `c` (weights) whose sum reaches `target` to the front, in
 // no particular order, and returns its length (>= 1). Weighted quickselect: O(n) expected, so a flat
 // distribution with a nucleus of 100k tokens costs no sort. Pivots are median-of-three by position
@@ -147,25 +146,31 @@ int32_t argmax(std::span<const float> logits, TokenMask mask) {
 
 Sampler::Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {}
 
-int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> history, TokenMask mask) {
+namespace {
+
+// The chain after the penalties. draw_u() gives the uniform in [0, 1); it is called exactly once, and only
+// when a token is drawn (not when greedy, not when nothing is drawable). id_order: the kept candidates are
+// scanned in id order for the draw (as the CUDA sampler does) instead of the order selection left them in.
+template <class DrawU>
+int32_t run_chain(const SamplerParams& p, std::span<float> logits, TokenMask mask, DrawU&& draw_u,
+                  bool id_order, std::vector<Cand>& cand) {
   const size_t n = logits.size();
   if (n == 0) return -1;
-  apply_penalties(logits, history, p_);
-  if (!(p_.temperature > 0)) return argmax(logits, mask);
+  if (!(p.temperature > 0)) return argmax(logits, mask);
 
   size_t n_valid = 0;
   const float mx = sample_detail::sanitize(logits, mask, &n_valid);
   if (n_valid == 0) return -1;  // the mask allows nothing, or every allowed logit is NaN / -inf
   // 1/T capped so the max's weight stays exactly 1 ((max - max) x cap = 0, never 0 x inf).
-  const float inv_t = std::min(1.0f / p_.temperature, 1e30f);
+  const float inv_t = std::min(1.0f / p.temperature, 1e30f);
   auto weight = [&](float l) { return sample_detail::exp_nonpos((l - mx) * inv_t); };
-  const double u = double(rng_() >> 11) * 0x1.0p-53;  // uniform [0, 1) from the top 53 bits
+  const double u = draw_u();
 
-  const size_t k = (p_.top_k > 0 && size_t(p_.top_k) < n_valid) ? size_t(p_.top_k) : 0;
-  const bool top_p = p_.top_p < 1.0f;  // NaN: off
-  const bool min_p = p_.min_p > 0.0f;  // NaN: off
-  const float min_w = std::min(p_.min_p, 1.0f);
-  if (cand_.capacity() < n) cand_.reserve(n);  // first call only: never reallocates afterwards
+  const size_t k = (p.top_k > 0 && size_t(p.top_k) < n_valid) ? size_t(p.top_k) : 0;
+  const bool top_p = p.top_p < 1.0f;  // NaN: off
+  const bool min_p = p.min_p > 0.0f;  // NaN: off
+  const float min_w = std::min(p.min_p, 1.0f);
+  if (cand.capacity() < n) cand.reserve(n);  // first call only: never reallocates afterwards
 
   if (!k && !top_p) {
     if (!min_p) {  // plain temperature sampling: no candidate list at all
@@ -174,16 +179,16 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
     }
     // min-p alone: pre-select in logit space with a slightly loose cut (w >= min_p <=> l >= max + T ln
     // min_p), then apply the exact weight rule below.
-    cand_.clear();
-    sample_detail::collect(logits, mx + p_.temperature * (std::log(min_w) - 1e-4f), &cand_, nullptr);
-    for (Cand& c : cand_) c.first = weight(c.first);
+    cand.clear();
+    sample_detail::collect(logits, mx + p.temperature * (std::log(min_w) - 1e-4f), &cand, nullptr);
+    for (Cand& c : cand) c.first = weight(c.first);
   } else if (k) {
-    sample_detail::top_k(logits, k, &cand_);
-    for (Cand& c : cand_) c.first = weight(c.first);
+    sample_detail::top_k(logits, k, &cand);
+    for (Cand& c : cand) c.first = weight(c.first);
     if (top_p) {
       double z = 0;
-      for (const Cand& c : cand_) z += c.first;
-      cand_.resize(nucleus(cand_, double(p_.top_p) * z));
+      for (const Cand& c : cand) z += c.first;
+      cand.resize(nucleus(cand, double(p.top_p) * z));
     }
   } else {
     // Nucleus over the whole vocabulary. If the tokens with weight >= cut already hold top_p of the total,
@@ -192,27 +197,45 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
     // all and min-p alone decides. Otherwise 1e-2: a peaked distribution's nucleus is a few tokens.
     const float cut = min_p ? min_w : 1e-2f;
     double mass = 0;
-    const double target = double(p_.top_p) * sample_detail::to_weights(logits, mx, inv_t, cut, &mass);
+    const double target = double(p.top_p) * sample_detail::to_weights(logits, mx, inv_t, cut, &mass);
     const bool nucleus_inside = mass >= target;
-    if (!nucleus_inside && !min_p) return draw_flat_nucleus(logits, target, u, cand_);
-    cand_.clear();
-    sample_detail::collect(logits, cut, &cand_, nullptr);
-    if (nucleus_inside) cand_.resize(nucleus(cand_, target));
+    if (!nucleus_inside && !min_p) return draw_flat_nucleus(logits, target, u, cand);
+    cand.clear();
+    sample_detail::collect(logits, cut, &cand, nullptr);
+    if (nucleus_inside) cand.resize(nucleus(cand, target));
   }
   if (min_p)  // the max (weight exactly 1 >= min_w) always survives
-    cand_.erase(std::remove_if(cand_.begin(), cand_.end(), [&](const Cand& c) { return c.first < min_w; }),
-                cand_.end());
-  if (cand_.empty()) return -1;  // unreachable (the max survives every stage); a guard, not a path
+    cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const Cand& c) { return c.first < min_w; }),
+               cand.end());
+  if (cand.empty()) return -1;  // unreachable (the max survives every stage); a guard, not a path
+  if (id_order)
+    std::sort(cand.begin(), cand.end(), [](const Cand& a, const Cand& b) { return a.second < b.second; });
 
   double z = 0;
-  for (const Cand& c : cand_) z += c.first;
+  for (const Cand& c : cand) z += c.first;
   const double target = u * z;
   double cum = 0;
-  for (const Cand& c : cand_) {
+  for (const Cand& c : cand) {
     cum += c.first;
     if (cum > target) return c.second;
   }
-  return cand_.back().second;
+  return cand.back().second;
+}
+
+}  // namespace
+
+int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> history, TokenMask mask) {
+  if (logits.empty()) return -1;
+  apply_penalties(logits, history, p_);
+  // The top 53 bits of one mt19937_64 value: uniform in [0, 1).
+  return run_chain(
+      p_, logits, mask, [&] { return double(rng_() >> 11) * 0x1.0p-53; }, false, cand_);
+}
+
+int32_t sample_with_uniform(const SamplerParams& p, std::span<float> logits, TokenMask mask, double u) {
+  thread_local std::vector<Cand> cand;  // keeps its capacity: no allocation per call after the first
+  return run_chain(
+      p, logits, mask, [u] { return u; }, true, cand);
 }
 
 }  // namespace tailor

@@ -12,14 +12,14 @@
 namespace tailor {
 
 struct SamplerParams {
-  float temperature = 0.8f;   // 0 = greedy
-  int top_k = 0;              // 0 = off
-  float top_p = 1.0f;         // 1 = off
-  float min_p = 0.0f;         // 0 = off
+  float temperature = 0.8f;         // 0 = greedy
+  int top_k = 0;                    // 0 = off
+  float top_p = 1.0f;               // 1 = off
+  float min_p = 0.0f;               // 0 = off
   float repetition_penalty = 1.0f;  // 1 = off (CTRL-style: logit/p if > 0 else logit*p)
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
-  int penalty_last_n = 64;    // how many recent tokens the penalties look at (-1 = all)
+  int penalty_last_n = 64;  // how many recent tokens the penalties look at (-1 = all)
   uint64_t seed = 0xC0FFEE;
 };
 
@@ -27,7 +27,9 @@ Status validate(const SamplerParams& p);  // names the bad field and its valid r
 
 // A bitmask over the vocabulary: bit i set = token i allowed. Words of 32 bits, (n_vocab + 31) / 32 of them.
 using TokenMask = std::span<const uint32_t>;
-inline bool mask_allows(TokenMask m, int32_t id) { return (m[size_t(id) >> 5] >> (id & 31)) & 1u; }
+inline bool mask_allows(TokenMask m, int32_t id) {
+  return (m[size_t(id) >> 5] >> (id & 31)) & 1u;
+}
 
 class Sampler {
  public:
@@ -46,6 +48,13 @@ class Sampler {
   std::mt19937_64 rng_;
   std::vector<std::pair<float, int32_t>> cand_;  // reused scratch: no allocation per token after the first
 };
+
+// The chain without its penalties stage, as a pure function of its inputs: `u` (uniform in [0, 1), e.g. a
+// counter-based RNG's draw) replaces the sampler's RNG, and the kept tokens are scanned in id order for the
+// draw, as the CUDA sampler (src/backend/cuda/sample.cuh) scans them, so backends given the same logits and u
+// pick the same token. Greedy when p.temperature is 0 (u unused). Penalty fields of p are ignored. logits may
+// be modified in place. No allocation per call after a thread's first.
+int32_t sample_with_uniform(const SamplerParams& p, std::span<float> logits, TokenMask mask, double u);
 
 // Individual stages, exposed for tests. Each works on (logit, id) candidates sorted or not as noted.
 void apply_penalties(std::span<float> logits, std::span<const int32_t> history, const SamplerParams& p);

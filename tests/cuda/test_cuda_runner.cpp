@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 
 #include "backend/cuda/cuda_runner.h"
 #include "core/json.h"
@@ -14,6 +15,7 @@
 #include "io/safetensors.h"
 #include "model/model_spec.h"
 #include "model/runner.h"
+#include "sample/device_sampling.h"
 
 using namespace tailor;
 using namespace tailor::cuda_test;
@@ -94,6 +96,35 @@ int32_t argmax_row(const float* row, int n) {
   return int32_t(std::max_element(row, row + n) - row);
 }
 
+// Sampling parameters for sequence s at `step`: greedy, masked (even ids only), top-k, top-p and min-p mixed.
+std::vector<DeviceSampling> mixed_sampling(int n_seqs, int step, const std::vector<uint32_t>& even_ids) {
+  std::vector<DeviceSampling> ps(static_cast<size_t>(n_seqs));
+  for (int s = 0; s < n_seqs; ++s) {
+    DeviceSampling& d = ps[size_t(s)];
+    d.temperature = s % 3 == 0 ? 0.0f : 0.9f;
+    d.top_k = s % 2 ? 20 : 0;
+    d.top_p = s % 3 == 1 ? 0.9f : 1.0f;
+    d.min_p = s % 4 == 3 ? 0.05f : 0.0f;
+    d.seed = uint64_t(1000 + s);
+    d.step = uint64_t(step);
+    if (s % 2) d.mask = even_ids;
+  }
+  return ps;
+}
+
+// forward_sample's ids equal sample_row() on the logits forward() gave for the same inputs (rows[i]: entry
+// i's last-token row in `logits`).
+void expect_sampled_like_cpu(const std::vector<int32_t>& ids, const std::vector<DeviceSampling>& ps,
+                             const std::vector<float>& logits, const std::vector<size_t>& rows, int V) {
+  ASSERT_EQ(ids.size(), ps.size());
+  for (size_t i = 0; i < ps.size(); ++i) {
+    std::vector<float> row(logits.begin() + long(rows[i] * size_t(V)),
+                           logits.begin() + long((rows[i] + 1) * size_t(V)));
+    EXPECT_EQ(ids[i], sample_row(ps[i], row)) << "entry " << i;
+    if (!ps[i].mask.empty()) EXPECT_EQ(ids[i] % 2, 0) << "entry " << i << ": the mask allows even ids only";
+  }
+}
+
 // Runs the same schedule on both runners and compares every logits row.
 void compare_runners(Runner& cpu, Runner& gpu, Rng& rng, double tol, int n_seqs) {
   const int V = cpu.hparams().n_vocab;
@@ -113,6 +144,21 @@ void compare_runners(Runner& cpu, Runner& gpu, Rng& rng, double tol, int n_seqs)
   ASSERT_EQ(lc.size(), lg.size());
   for (size_t r = 0; r < lc.size() / size_t(V); ++r)
     EXPECT_LE(rel_err(&lg[r * V], &lc[r * V], size_t(V)), tol) << "prefill row " << r;
+  // The prefill again through forward_sample (the same KV entries are rewritten): the eager path's sampler.
+  const std::vector<uint32_t> even_ids((size_t(V) + 31) / 32, 0x55555555u);
+  {
+    std::vector<size_t> last_rows;
+    size_t r = 0;
+    for (int s = 0; s < n_seqs; ++s) {
+      r += s == 0 ? toks[0].size() : 1;
+      last_rows.push_back(r - 1);
+    }
+    const auto ps = mixed_sampling(n_seqs, 0, even_ids);
+    std::vector<int32_t> ids;
+    const Status ss = gpu.forward_sample(batch, ps, ids);
+    ASSERT_TRUE(ss.ok()) << ss.message();
+    expect_sampled_like_cpu(ids, ps, lg, last_rows, V);
+  }
   // Decode: every sequence one token per step, tokens chosen from the CPU logits (same inputs on both sides).
   std::vector<int32_t> next(static_cast<size_t>(n_seqs)), p(static_cast<size_t>(n_seqs));
   size_t row = 0;
@@ -138,6 +184,13 @@ void compare_runners(Runner& cpu, Runner& gpu, Rng& rng, double tol, int n_seqs)
     ASSERT_EQ(ids.size(), size_t(n_seqs));
     for (int s = 0; s < n_seqs; ++s)
       EXPECT_EQ(ids[size_t(s)], argmax_row(&lg[size_t(s) * V], V)) << "seq " << s;
+    // And the device sampler (the decode graph that ends in it) draws what sample_row draws from them.
+    const auto ps = mixed_sampling(n_seqs, step + 1, even_ids);
+    const Status ss = gpu.forward_sample(d, ps, ids);
+    ASSERT_TRUE(ss.ok()) << ss.message();
+    std::vector<size_t> rows(static_cast<size_t>(n_seqs));
+    std::iota(rows.begin(), rows.end(), size_t(0));
+    expect_sampled_like_cpu(ids, ps, lg, rows, V);
     for (int s = 0; s < n_seqs; ++s) {
       next[size_t(s)] = argmax_row(&lc[size_t(s) * V], V);
       ++p[size_t(s)];
@@ -172,6 +225,7 @@ TEST_P(CudaRunnerVsCpu, SameLogits) {
   auto gpu = make_cuda_runner(spec, ro);
   ASSERT_TRUE(gpu.ok()) << gpu.status().message();
   ASSERT_NE(cuda_runner_stats(**gpu), nullptr);
+  EXPECT_TRUE((*gpu)->samples_on_device());
   compare_runners(**cpu, **gpu, rng, c.dt == DType::f32 ? 1e-4 : 3e-2, c.n_seqs);
   std::filesystem::remove_all(dir);
 }

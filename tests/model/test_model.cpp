@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <set>
 
 #include "backend/cpu/ops.h"
 #include "core/mmap.h"
@@ -120,6 +121,47 @@ TEST(Forward, BatchedEqualsSeparate) {
   ASSERT_EQ(lab.size(), 2 * V);
   EXPECT_LE(rel_err(lab.data(), la.data(), V), 1e-6);
   EXPECT_LE(rel_err(lab.data() + V, lb.data(), V), 1e-6);
+}
+
+// The default forward_sample (the CPU runner's): forward() then sample_row() on each entry's last-token row.
+TEST(Forward, DefaultForwardSampleIsForwardThenSampleRow) {
+  auto spec = gen(Arch::qwen2, DType::bf16, "fsample");
+  RunnerOptions ro;
+  ro.n_ctx = 32, ro.n_slots = 2, ro.weight_dtype = DType::bf16;
+  auto r = make_cpu_runner(spec, ro);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE((*r)->samples_on_device());
+  const size_t V = size_t(spec->hp.n_vocab);
+  std::vector<int32_t> a = {1, 2, 3, 4}, b = {9, 8, 7}, pa = {0, 1, 2, 3}, pb = {0, 1, 2};
+  SeqBatchEntry both[2] = {{0, a, pa, true}, {1, b, pb, false}};  // all_logits is ignored by forward_sample
+  std::vector<float> logits;
+  ASSERT_TRUE((*r)->forward(both, logits).ok());
+  ASSERT_EQ(logits.size(), 5 * V);
+  std::vector<uint32_t> mask((V + 31) / 32, 0xaaaaaaaau);  // odd ids only
+  std::vector<DeviceSampling> ps(2);
+  std::set<int32_t> drawn;
+  for (uint64_t step = 0; step < 20; ++step) {
+    ps[0] = DeviceSampling{0.9f, 20, 0.9f, 0.0f, 5, step, {}};
+    ps[1] = DeviceSampling{1.2f, 0, 1.0f, 0.01f, 6, step, mask};
+    std::vector<int32_t> ids;
+    // Running the same tokens at the same positions again rewrites the same KV entries: the same logits.
+    ASSERT_TRUE((*r)->forward_sample(both, ps, ids).ok());
+    ASSERT_EQ(ids.size(), 2u);
+    std::vector<float> ra(logits.begin() + 3 * long(V), logits.begin() + 4 * long(V)),
+        rb(logits.begin() + 4 * long(V), logits.end());
+    EXPECT_EQ(ids[0], sample_row(ps[0], ra)) << "step " << step;
+    EXPECT_EQ(ids[1], sample_row(ps[1], rb)) << "step " << step;
+    EXPECT_EQ(ids[1] % 2, 1) << "the mask allows odd ids only";
+    drawn.insert(ids[1]);
+  }
+  EXPECT_GT(drawn.size(), 3u);
+  std::vector<int32_t> ids;
+  Status st = (*r)->forward_sample(both, {ps.data(), 1}, ids);
+  EXPECT_EQ(st.code(), ErrorCode::invalid_argument);
+  ps[1].temperature = -1.0f;
+  st = (*r)->forward_sample(both, ps, ids);
+  EXPECT_EQ(st.code(), ErrorCode::invalid_argument);
+  EXPECT_NE(st.message().find("temperature"), std::string::npos) << st.message();
 }
 
 TEST(Forward, RejectsBadInputs) {

@@ -240,6 +240,152 @@ TEST_F(EngineTest, RefusesWhatCanNeverRunAndWhenFull) {
   EXPECT_TRUE(engine_->submit(one(prompt(4, 1), 1)).ok());
 }
 
+// The CPU runner presented as a runner that samples on its device (the default forward_sample): the engine's
+// and generate()'s device-sampling paths, without a GPU.
+class DeviceSamplingCpu final : public Runner {
+ public:
+  explicit DeviceSamplingCpu(Runner& r) : r_(r) {}
+  Status forward(std::span<const SeqBatchEntry> b, std::vector<float>& logits) override {
+    ++n_forward;
+    return r_.forward(b, logits);
+  }
+  Status forward_sample(std::span<const SeqBatchEntry> b, std::span<const DeviceSampling> p,
+                        std::vector<int32_t>& ids) override {
+    ++n_sample;
+    return Runner::forward_sample(b, p, ids);  // counts one forward too
+  }
+  bool samples_on_device() const override { return true; }
+  const HParams& hparams() const override { return r_.hparams(); }
+  const RunnerOptions& options() const override { return r_.options(); }
+  std::string describe() const override { return "device-sampling " + r_.describe(); }
+  int n_forward = 0, n_sample = 0;
+
+ private:
+  Runner& r_;
+};
+
+// Allows only ids that are multiples of 3 below 3000 (the mask reaches the device path as DeviceSampling);
+// finished after 12 tokens.
+class EveryThird final : public TokenConstraint {
+ public:
+  void fill_mask(std::span<uint32_t> mask) override {
+    for (int32_t i = 0; i < 3000; i += 3) mask[size_t(i) >> 5] |= 1u << (i & 31);
+  }
+  Status accept(int32_t token) override {
+    if (token % 3 != 0 || token >= 3000) return invalid_argument(cat("token ", token, " is not allowed"));
+    ++n_;
+    return {};
+  }
+  bool finished() const override { return n_ >= 12; }
+
+ private:
+  int n_ = 0;
+};
+
+// Device path: batched requests equal generate() on the same path; a request with penalties (CPU only) in
+// the batch moves the step to logits, yet the others' tokens stay the same (they draw with the same
+// semantics on the CPU), and it equals generate() on the plain CPU path. Greedy is the same on every path.
+TEST_F(EngineTest, DeviceSamplingPathMatchesGenerateAndIgnoresBatchMates) {
+  engine_->shutdown();
+  DeviceSamplingCpu dev(*model_.runner);
+  EngineOptions eo;
+  eo.max_queue = 8;
+  eo.prefill_chunk = 7;
+  struct Case {
+    int prompt_len, max_new;
+    float temperature;
+    int top_k;
+    float top_p;
+    bool penalty;
+  };
+  const std::vector<Case> cases = {{5, 20, 0.0f, 0, 1.0f, false},
+                                   {23, 15, 0.9f, 40, 0.9f, false},
+                                   {1, 30, 1.0f, 0, 1.0f, false},
+                                   {12, 25, 1.3f, 0, 0.95f, false},
+                                   {9, 18, 0.8f, 0, 1.0f, true}};
+  auto request = [&](size_t i) {
+    EngineRequest r;
+    r.prompt = prompt(cases[i].prompt_len, int(i));
+    r.sampling.temperature = cases[i].temperature;
+    r.sampling.top_k = cases[i].top_k;
+    r.sampling.top_p = cases[i].top_p;
+    r.sampling.seed = 100 + i;
+    if (cases[i].penalty) r.sampling.repetition_penalty = 1.3f;
+    r.max_new_tokens = cases[i].max_new;
+    r.ignore_eos = true;
+    return r;
+  };
+  auto gen_opts = [&](size_t i) {
+    GenerateOptions go;
+    go.sampling = request(i).sampling;
+    go.max_new_tokens = cases[i].max_new;
+    go.ignore_eos = true;
+    return go;
+  };
+  auto run_engine = [&](const std::vector<size_t>& which) {
+    auto e = Engine::create(dev, model_.tokenizer.get(), eo);
+    EXPECT_TRUE(e.ok()) << e.status().message();
+    std::vector<EngineRequest> reqs;
+    for (size_t i : which) reqs.push_back(request(i));
+    auto h = (*e)->submit(std::move(reqs));
+    EXPECT_TRUE(h.ok()) << h.status().message();
+    std::vector<std::string> texts;
+    for (auto& handle : *h) {
+      EngineEvent f;
+      texts.push_back(drain(*handle, &f));
+      EXPECT_EQ(f.end, RequestEnd::length);
+    }
+    (*e)->shutdown();
+    return texts;
+  };
+  const auto without_penalty = run_engine({0, 1, 2, 3});
+  const int sampled_steps = dev.n_sample;
+  EXPECT_GT(sampled_steps, 0);
+  EXPECT_EQ(dev.n_forward, dev.n_sample) << "every step drew on the device";
+  const auto with_penalty = run_engine({0, 1, 2, 3, 4});
+  EXPECT_GT(dev.n_forward - dev.n_sample, 0) << "the penalty request needs logits";
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(with_penalty[i], without_penalty[i]) << "request " << i << " changed with its batch mates";
+    auto p = prompt(cases[i].prompt_len, int(i));
+    auto r = generate(dev, 0, p, gen_opts(i));
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(without_penalty[i], model_.tokenizer->decode(r->tokens, true)) << "request " << i;
+  }
+  auto p4 = prompt(cases[4].prompt_len, 4);
+  auto r4 = generate(*model_.runner, 0, p4, gen_opts(4));
+  ASSERT_TRUE(r4.ok());
+  EXPECT_EQ(with_penalty[4], model_.tokenizer->decode(r4->tokens, true)) << "penalty request: the CPU path";
+  auto greedy_cpu = generate(*model_.runner, 0, prompt(5, 0), gen_opts(0));
+  ASSERT_TRUE(greedy_cpu.ok());
+  EXPECT_EQ(without_penalty[0], model_.tokenizer->decode(greedy_cpu->tokens, true)) << "greedy: any path";
+}
+
+// generate() on the device path passes the constraint's mask with each step: every token is allowed, and
+// greedy picks what the CPU path picks.
+TEST_F(EngineTest, DeviceSamplingPathAppliesTheConstraintMask) {
+  engine_->shutdown();
+  DeviceSamplingCpu dev(*model_.runner);
+  for (float t : {0.0f, 1.0f}) {
+    GenerateOptions go;
+    go.sampling.temperature = t;
+    go.max_new_tokens = 40;
+    go.ignore_eos = true;
+    const auto p = prompt(6, 3);
+    EveryThird c1, c2;
+    auto on_dev = generate(dev, 0, p, go, &c1);
+    ASSERT_TRUE(on_dev.ok()) << on_dev.status().message();
+    EXPECT_EQ(on_dev->tokens.size(), 12u);
+    EXPECT_EQ(on_dev->finish, FinishReason::stop);
+    for (int32_t id : on_dev->tokens) EXPECT_TRUE(id % 3 == 0 && id < 3000) << id;
+    if (t == 0.0f) {
+      auto on_cpu = generate(*model_.runner, 0, p, go, &c2);
+      ASSERT_TRUE(on_cpu.ok());
+      EXPECT_EQ(on_dev->tokens, on_cpu->tokens);
+    }
+  }
+  EXPECT_EQ(dev.n_forward, dev.n_sample);
+}
+
 TEST_F(EngineTest, ShutdownEndsEverything) {
   std::vector<std::shared_ptr<RequestHandle>> held;
   for (int i = 0; i < 5; ++i) {

@@ -24,6 +24,7 @@
 #include "backend/cuda/gemv.cuh"
 #include "backend/cuda/rms_norm.cuh"
 #include "backend/cuda/rope.cuh"
+#include "backend/cuda/sample.cuh"
 #include "backend/cuda/silu_mul.cuh"
 #include "core/log.h"
 #include "model/rope.h"
@@ -103,6 +104,16 @@ class CudaRunner final : public Runner {
   Status forward_argmax(std::span<const SeqBatchEntry> batch, std::vector<int32_t>& ids) override {
     return run(batch, nullptr, &ids);
   }
+  Status forward_sample(std::span<const SeqBatchEntry> batch, std::span<const DeviceSampling> params,
+                        std::vector<int32_t>& ids) override {
+    if (params.size() != batch.size())
+      return invalid_argument(cat("forward_sample: ", params.size(), " sampling parameter sets for ",
+                                  batch.size(), " sequences (one per sequence)"));
+    for (const DeviceSampling& d : params)
+      TAILOR_RETURN_IF_ERROR(validate(sampler_params(d)).with_context("forward_sample: "));
+    return run(batch, nullptr, &ids, params);
+  }
+  bool samples_on_device() const override { return true; }
   const HParams& hparams() const override { return spec_->hp; }
   const RunnerOptions& options() const override { return opt_; }
   std::string describe() const override {
@@ -115,16 +126,21 @@ class CudaRunner final : public Runner {
  private:
   Status layout(DeviceArena& w);
   Status upload_weights();
-  Status run(std::span<const SeqBatchEntry> batch, std::vector<float>* logits, std::vector<int32_t>* ids);
+  // ids without `sampling`: greedy (forward_argmax); with it (one per entry): drawn (forward_sample).
+  Status run(std::span<const SeqBatchEntry> batch, std::vector<float>* logits, std::vector<int32_t>* ids,
+             std::span<const DeviceSampling> sampling = {});
   Status run_eager(std::span<const SeqBatchEntry> batch, std::vector<float>* logits,
-                   std::vector<int32_t>* ids);
+                   std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling);
   Status run_decode_graph(std::span<const SeqBatchEntry> batch, std::vector<float>* logits,
-                          std::vector<int32_t>* ids);
+                          std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling);
+  // Uploads the sampling parameters (and masks) of output rows [0, params.size()) to d_sample_rows_ /
+  // d_masks_, through the pinned h_sample_ (which the previous step's sync has released).
+  Status upload_sampling(std::span<const DeviceSampling> params);
   // The device work of one chunk of T tokens whose inputs are already uploaded.
   Status layers(int64_t T, bool mma_attention, int n_tiles, int n_split);
-  // Final norm + lm_head (+ argmax) for the token rows rows[row_offset ...]; identity_rows: they are
-  // 0..n_rows-1.
-  Status head(int64_t n_rows, int64_t row_offset, bool identity_rows);
+  // Final norm + lm_head + argmax (or, with sample, the sampler on d_sample_rows_) for the token rows
+  // rows[row_offset ...]; identity_rows: they are 0..n_rows-1.
+  Status head(int64_t n_rows, int64_t row_offset, bool identity_rows, bool sample = false);
   // y = alpha * x · wᵀ (+ bias) + beta * y; with norm_w, x is rms_norm(x_) with that weight, fused into the
   // GEMV.
   Status mm(void* y, DType yt, int64_t ldy, const void* x, int64_t ldx, const void* w, int64_t n, int64_t k,
@@ -184,11 +200,15 @@ class CudaRunner final : public Runner {
   bool exp(const char* name) const { return experiment_.find(cat(",", name, ",")) != std::string::npos; }
   void* argmax_ws_ = nullptr;                // argmax partials for R rows
   unsigned int* argmax_counters_ = nullptr;  // [R], zero between launches
+  SampleRow* d_sample_rows_ = nullptr;       // [R] sampling parameters of the output rows
+  uint32_t* d_masks_ = nullptr;              // [R, mask_words_] their token masks (rows that have one)
+  int64_t mask_words_ = 0;                   // (V + 31) / 32
   size_t attn_ws_bytes_ = 0;
-  unsigned int* nonfinite_ = nullptr;  // [n_layer]
-  int32_t* d_in_ = nullptr;            // device copy of the input block
-  PinnedBuffer h_in_, h_out_;
-  std::map<int, cudaGraphExec_t> graphs_;  // decode step per batch size
+  unsigned int* nonfinite_ = nullptr;     // [n_layer]
+  int32_t* d_in_ = nullptr;               // device copy of the input block
+  PinnedBuffer h_in_, h_out_, h_sample_;  // h_sample_: [R] SampleRow, then [R, mask_words_] mask words
+  // Decode step per batch size B and mode: key 2 * B + 1 when it ends in the sampler, 2 * B for argmax.
+  std::map<int, cudaGraphExec_t> graphs_;
   bool check_finite_ = true;
   bool fuse_norm_ok_[kGemvRows + 1] = {};
   // TAILOR_CUDA_TIMING=1: GPU time of each decode-graph replay (events around the launch), reported at exit;
@@ -240,6 +260,10 @@ Status CudaRunner::init() {
   chunk_ = std::min<int64_t>(kMaxChunk, int64_t(opt_.n_slots) * opt_.n_ctx);
   chunk_ = std::max<int64_t>(chunk_, std::min<int64_t>(opt_.n_slots, kMaxChunk));
   const int64_t C = chunk_, R = std::min<int64_t>(kMaxOutRows, C);
+  mask_words_ = (V + 31) / 32;
+  if (V > kSampleMaxVocab)
+    return unsupported(
+        cat("CUDA runner: a vocabulary of ", V, " tokens is beyond the GPU sampler's ", kSampleMaxVocab));
   for (int64_t t = 1; t <= C; ++t)
     attn_ws_bytes_ = std::max(
         attn_ws_bytes_,
@@ -260,6 +284,8 @@ Status CudaRunner::init() {
     attn_counters_ = static_cast<unsigned int*>(a.take(uint64_t(C) * hp.n_head * 4));
     argmax_ws_ = a.take(argmax_workspace_bytes(R));
     argmax_counters_ = static_cast<unsigned int*>(a.take(uint64_t(R) * 4));
+    d_sample_rows_ = static_cast<SampleRow*>(a.take(uint64_t(R) * sizeof(SampleRow)));
+    d_masks_ = static_cast<uint32_t*>(a.take(uint64_t(R) * uint64_t(mask_words_) * 4));
     nonfinite_ = static_cast<unsigned int*>(a.take(uint64_t(hp.n_layer) * 4));
     d_in_ = static_cast<int32_t*>(a.take(uint64_t(C) * 8 * 4));
   };
@@ -295,6 +321,8 @@ Status CudaRunner::init() {
   TAILOR_CUDA_TRY(cudaMemsetAsync(argmax_counters_, 0, size_t(R) * 4, stream_), "clearing scratch");
   TAILOR_RETURN_IF_ERROR(h_in_.allocate(uint64_t(C) * 8 * 4, "input staging"));
   TAILOR_RETURN_IF_ERROR(h_out_.allocate(uint64_t(R) * V * 4, "logits staging"));
+  TAILOR_RETURN_IF_ERROR(
+      h_sample_.allocate(uint64_t(R) * (sizeof(SampleRow) + uint64_t(mask_words_) * 4), "sampling staging"));
   TAILOR_RETURN_IF_ERROR(upload_weights());
   // Decode products fuse their RMSNorm when the normalized rows fit the GEMV's shared memory
   // (TAILOR_CUDA_FUSE=0 turns it off, for A/B timing).
@@ -562,7 +590,7 @@ Status CudaRunner::layers(int64_t T, bool mma_attention, int n_tiles, int n_spli
   return {};
 }
 
-Status CudaRunner::head(int64_t n_rows, int64_t row_offset, bool identity_rows) {
+Status CudaRunner::head(int64_t n_rows, int64_t row_offset, bool identity_rows, bool sample) {
   const HParams& hp = spec_->hp;
   const int64_t D = hp.n_embd, V = hp.n_vocab;
   const int32_t* d_rows = d_in_ + 3 * chunk_ + row_offset;
@@ -573,12 +601,54 @@ Status CudaRunner::head(int64_t n_rows, int64_t row_offset, bool identity_rows) 
         "final rms_norm");
   TAILOR_RETURN_IF_ERROR(mm(logits_, DType::f32, V, xs_, D, lm_head_, V, D, n_rows, 1.0f / hp.logits_scaling,
                             0.0f, nullptr, false, fuse ? out_norm_ : nullptr));
+  if (sample) {
+    // In place: the logits rows become the sampler's weights (nobody reads the logits in this mode).
+    TAILOR_CUDA_TRY(cuda::sample(out_ids_, logits_, V, logits_, n_rows, V, d_sample_rows_, d_masks_, stream_),
+                    "sampling");
+    return {};
+  }
   TAILOR_CUDA_TRY(argmax(out_ids_, logits_, V, n_rows, V, stream_, argmax_ws_, argmax_counters_), "argmax");
   return {};
 }
 
+Status CudaRunner::upload_sampling(std::span<const DeviceSampling> params) {
+  const int64_t R = std::min<int64_t>(kMaxOutRows, chunk_);
+  TAILOR_CHECK(int64_t(params.size()) <= R) << "upload_sampling: " << params.size() << " rows > " << R;
+  auto* rows = reinterpret_cast<SampleRow*>(h_sample_.data());
+  auto* words = reinterpret_cast<uint32_t*>(h_sample_.data() + size_t(R) * sizeof(SampleRow));
+  int64_t n_masks = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const DeviceSampling& d = params[i];
+    SampleRow& r = rows[i];
+    r = SampleRow{};
+    r.temperature = d.temperature;
+    r.top_k = d.top_k;
+    r.top_p = d.top_p;
+    r.min_p = d.min_p;
+    r.seed = d.seed;
+    r.step = d.step;
+    if (!d.mask.empty()) {
+      // Words past the end of a shorter mask allow nothing (as on the CPU).
+      uint32_t* m = words + n_masks * mask_words_;
+      const size_t n = std::min(d.mask.size(), size_t(mask_words_));
+      std::memcpy(m, d.mask.data(), n * 4);
+      std::memset(m + n, 0, (size_t(mask_words_) - n) * 4);
+      r.mask_offset = n_masks * mask_words_;
+      ++n_masks;
+    }
+  }
+  TAILOR_CUDA_TRY(cudaMemcpyAsync(d_sample_rows_, rows, params.size() * sizeof(SampleRow),
+                                  cudaMemcpyHostToDevice, stream_),
+                  "uploading sampling parameters");
+  if (n_masks > 0)
+    TAILOR_CUDA_TRY(
+        cudaMemcpyAsync(d_masks_, words, size_t(n_masks * mask_words_) * 4, cudaMemcpyHostToDevice, stream_),
+        "uploading token masks");
+  return {};
+}
+
 Status CudaRunner::run(std::span<const SeqBatchEntry> batch, std::vector<float>* logits,
-                       std::vector<int32_t>* ids) {
+                       std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling) {
   const HParams& hp = spec_->hp;
   for (const auto& e : batch) {
     if (e.slot < 0 || e.slot >= opt_.n_slots)
@@ -609,12 +679,12 @@ Status CudaRunner::run(std::span<const SeqBatchEntry> batch, std::vector<float>*
     decode = std::adjacent_find(slots.begin(), slots.end()) == slots.end();
   }
   if (decode && !check_finite_ && int64_t(batch.size()) <= std::min<int64_t>(chunk_, kMaxOutRows))
-    return run_decode_graph(batch, logits, ids);
-  return run_eager(batch, logits, ids);
+    return run_decode_graph(batch, logits, ids, sampling);
+  return run_eager(batch, logits, ids, sampling);
 }
 
 Status CudaRunner::run_eager(std::span<const SeqBatchEntry> batch, std::vector<float>* logits,
-                             std::vector<int32_t>* ids) {
+                             std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling) {
   const HParams& hp = spec_->hp;
   const int64_t V = hp.n_vocab, C = chunk_, R = std::min<int64_t>(kMaxOutRows, C);
   size_t e = 0, i = 0;
@@ -677,7 +747,10 @@ Status CudaRunner::run_eager(std::span<const SeqBatchEntry> batch, std::vector<f
     }
     for (int64_t r0 = 0; r0 < n_rows; r0 += R) {
       const int64_t n = std::min(R, n_rows - r0);
-      TAILOR_RETURN_IF_ERROR(head(n, r0, false));
+      // Without logits every entry gives one row (its last token), so the rows done so far index `sampling`.
+      if (!sampling.empty())
+        TAILOR_RETURN_IF_ERROR(upload_sampling(sampling.subspan(ids->size(), size_t(n))));
+      TAILOR_RETURN_IF_ERROR(head(n, r0, false, !sampling.empty()));
       if (logits) {
         TAILOR_CUDA_TRY(
             cudaMemcpyAsync(h_out_.data(), logits_, size_t(n * V) * 4, cudaMemcpyDeviceToHost, stream_),
@@ -700,7 +773,7 @@ Status CudaRunner::run_eager(std::span<const SeqBatchEntry> batch, std::vector<f
 }
 
 Status CudaRunner::run_decode_graph(std::span<const SeqBatchEntry> batch, std::vector<float>* logits,
-                                    std::vector<int32_t>* ids) {
+                                    std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling) {
   const HParams& hp = spec_->hp;
   const int B = int(batch.size());
   const int64_t V = hp.n_vocab;
@@ -714,22 +787,26 @@ Status CudaRunner::run_decode_graph(std::span<const SeqBatchEntry> batch, std::v
   TAILOR_CUDA_TRY(
       cudaMemcpyAsync(d_in_, h_in_.data(), size_t(chunk_) * 4 * 4, cudaMemcpyHostToDevice, stream_),
       "uploading inputs");
+  // Sampling parameters travel like the inputs: uploaded before the replay, read by the graph's sampler.
+  const bool sample = !sampling.empty();
+  if (sample) TAILOR_RETURN_IF_ERROR(upload_sampling(sampling));
   const int n_split = attention_decode_splits(B, hp.n_head_kv, dev_.n_sm, opt_.n_ctx);
-  auto it = graphs_.find(B);
+  const int key = 2 * B + (sample ? 1 : 0);
+  auto it = graphs_.find(key);
   if (it == graphs_.end()) {
-    // First step of this batch size: run it directly (this also lets cuBLASLt pick its algorithms outside the
-    // capture), then capture the same launches for the following steps.
+    // First step of this batch size and mode: run it directly (this also lets cuBLASLt pick its algorithms
+    // outside the capture), then capture the same launches for the following steps.
     decode_graph_ = true;
     Status st0 = layers(B, false, 0, n_split);
     decode_graph_ = false;
     TAILOR_RETURN_IF_ERROR(st0);
-    TAILOR_RETURN_IF_ERROR(head(B, 0, true));
+    TAILOR_RETURN_IF_ERROR(head(B, 0, true, sample));
     TAILOR_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
                     "capturing the decode graph");
     decode_graph_ = true;
     Status st = layers(B, false, 0, n_split);
     decode_graph_ = false;
-    if (st.ok()) st = head(B, 0, true);
+    if (st.ok()) st = head(B, 0, true, sample);
     cudaGraph_t g = nullptr;
     const cudaError_t ce = cudaStreamEndCapture(stream_, &g);
     if (!st.ok() || ce != cudaSuccess) {
@@ -741,7 +818,7 @@ Status CudaRunner::run_decode_graph(std::span<const SeqBatchEntry> batch, std::v
     const cudaError_t ie = cudaGraphInstantiate(&exec, g, 0);
     cudaGraphDestroy(g);
     TAILOR_CUDA_TRY(ie, "instantiating the decode graph");
-    graphs_[B] = exec;
+    graphs_[key] = exec;
   } else {
     if (timing_) cudaEventRecord(timing_events_[0], stream_);
     TAILOR_CUDA_TRY(cudaGraphLaunch(it->second, stream_), "decode step");

@@ -6,7 +6,9 @@
 //  - prefill: cuBLASLt GEMMs + tensor-core flash attention, in chunks of up to 512 tokens;
 //  - decode (every entry one token): one CUDA graph per batch size, captured on first use and replayed, with
 //  the
-//    bandwidth-bound GEMV kernels for batch <= 8; forward_argmax() picks tokens on the device.
+//    bandwidth-bound GEMV kernels for batch <= 8; forward_argmax() picks tokens on the device, and
+//    forward_sample() draws them there (sample.cuh: temperature, top-k, top-p, min-p, grammar masks), so
+//    only token ids come back.
 // Errors (no device, too little memory, unsupported GPU or dtype) are Status messages naming the fix.
 #pragma once
 
