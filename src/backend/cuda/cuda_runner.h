@@ -7,6 +7,9 @@
 //  - decode (every entry one token): one CUDA graph per batch size, captured on first use and replayed, with
 //  the
 //    bandwidth-bound GEMV kernels for batch <= 8; forward_argmax() picks tokens on the device.
+//  - RunnerOptions::layer_end < n_layer makes a stack runner, the GPU part of a split (model/split_runner.h):
+//    it uploads layers [0, layer_end) only (no embedding, final norm or lm_head) and offers forward_layers():
+//    the residual stream up from the host, the layers (the decode graph too), the stream back once.
 // Errors (no device, too little memory, unsupported GPU or dtype) are Status messages naming the fix.
 #pragma once
 
