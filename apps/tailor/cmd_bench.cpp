@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "model/model_spec.h"
 #include "model/runner.h"
+#include "model/split_runner.h"
 #if TAILOR_HAS_CUDA
 #include "backend/cuda/cuda_runner.h"
 #include "backend/cuda/device.cuh"
@@ -80,7 +81,8 @@ Result<BenchResult> time_runner(Runner& r, int prompt, int gen, int batch, int r
 }
 
 int run_bench(const std::vector<std::string>& argv) {
-  auto a = Args::parse(argv, {"prompt", "gen", "batch", "dtype", "kv-dtype", "device", "reps"}, {"json"});
+  auto a = Args::parse(argv, {"prompt", "gen", "batch", "dtype", "kv-dtype", "device", "reps", "gpu-layers"},
+                       {"json"});
   if (!a.ok()) return usage_error("bench", a.status().message());
   if (a->positional().size() != 1) return usage_error("bench", "expected exactly one MODEL folder");
   auto prompt = a->get_int("prompt", 512), gen = a->get_int("gen", 128), batch = a->get_int("batch", 1),
@@ -101,6 +103,13 @@ int run_bench(const std::vector<std::string>& argv) {
   if (!wt || !kt) return usage_error("bench", "--dtype / --kv-dtype: expected f32, f16 or bf16");
   ro.weight_dtype = *wt;
   ro.kv_dtype = *kt;
+  auto gpu_layers = a->get_int("gpu-layers", hp.n_layer);
+  if (!gpu_layers.ok() || *gpu_layers < 1)
+    return usage_error("bench", "--gpu-layers must be a positive integer");
+  const int n_gpu = int(std::min<long long>(*gpu_layers, hp.n_layer));
+  if (n_gpu < hp.n_layer && device != "cuda")
+    return usage_error("bench",
+                       "--gpu-layers splits the model between the GPU and the CPU: use --device cuda");
 
   double copy_gbs = 0;
   std::string dev_name = "cpu";
@@ -114,9 +123,21 @@ int run_bench(const std::vector<std::string>& argv) {
     auto bw = cuda::measure_copy_bandwidth(1ull << 30, 10);
     if (!bw.ok()) return fail(bw.status());
     copy_gbs = *bw / 1e9;
-    auto r = make_cuda_runner(spec, ro);
+    RunnerOptions gro = ro;
+    gro.layer_end = n_gpu;
+    auto r = make_cuda_runner(spec, gro);
     if (!r.ok()) return fail(r.status());
     runner = std::move(r).value();
+    if (n_gpu < hp.n_layer) {  // layers [n_gpu, L), the embedding and the head on the CPU
+      RunnerOptions cro = ro;
+      cro.layer_begin = n_gpu;
+      auto c = make_cpu_runner(spec, cro);
+      if (!c.ok()) return fail(c.status());
+      auto s = make_split_runner(std::move(runner), "cuda:0", std::move(c).value(), "cpu");
+      if (!s.ok()) return fail(s.status());
+      runner = std::move(s).value();
+      dev_name += cat(" + cpu (", n_gpu, "/", hp.n_layer, " layers on the GPU)");
+    }
 #else
     return fail(unsupported("bench --device cuda: this tailor was built without CUDA; use --device cpu"));
 #endif
@@ -149,7 +170,8 @@ int run_bench(const std::vector<std::string>& argv) {
   if (device == "cuda") {
     const auto mi = cuda::memory_info();
     mem_used = mi.total - mi.free;
-    if (const CudaRunnerStats* st = cuda_runner_stats(*runner))
+    const Runner* gpu_part = split_front(*runner) ? split_front(*runner) : runner.get();
+    if (const CudaRunnerStats* st = cuda_runner_stats(*gpu_part))
       runner_bytes = st->weight_bytes + st->kv_bytes + st->scratch_bytes;
   }
 #endif
@@ -196,10 +218,12 @@ int run_bench(const std::vector<std::string>& argv) {
 TAILOR_COMMAND(
     bench, "bench", "measure prefill and decode speed of a model",
     "usage: tailor bench MODEL [--prompt 512] [--gen 128] [--batch 1] [--dtype bf16|f16|f32]\n"
-    "                    [--kv-dtype DT] [--device cuda|cpu] [--reps 3] [--json]\n\n"
+    "                    [--kv-dtype DT] [--device cuda|cpu] [--gpu-layers N] [--reps 3] [--json]\n\n"
     "Random prompt tokens; prefill = one forward of batch x prompt tokens; decode = gen greedy steps of\n"
     "the whole batch (token ids picked on the device). Prints tok/s, the bytes a decode step reads per\n"
-    "second against the measured device-to-device copy bandwidth, and GPU memory. Medians of --reps runs.",
+    "second against the measured device-to-device copy bandwidth, and GPU memory. Medians of --reps runs.\n"
+    "--gpu-layers N (below the model's layer count): a GPU/CPU split, the first N layers on the GPU, the\n"
+    "rest, the embedding and lm_head on the CPU.",
     run_bench);
 
 }  // namespace tailor::cli

@@ -135,6 +135,7 @@ TAILOR_COMMAND(
         "  --dtype D            weight storage dtype: bf16, f16, f32 [the Plan's choice: see `tailor plan`]\n"
         "  --kv-dtype D         CPU KV-cache dtype: f32, f16, bf16 [f32]\n"
         "  --device D           auto, cpu or cuda [auto: the Plan decides]\n"
+        "  --gpu-layers N       decoder layers on the GPU, the rest on the CPU [as many as fit]\n"
         "Sampling settings come with each request (temperature, top_p, top_k, min_p, seed, ...).\n"),
     run_serve);
 

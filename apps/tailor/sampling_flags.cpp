@@ -45,6 +45,11 @@ Result<LoadOptions> load_options_from_args(const Args& a) {
     o.kv_dtype = *t;
   }
   o.device = a.get_or("device", "auto");
+  if (a.has("gpu-layers")) {
+    TAILOR_ASSIGN_OR_RETURN(long long n, a.get_int("gpu-layers", 0));
+    if (n < 0 || n > 1000000) return invalid_argument(cat("--gpu-layers must be 0 or more (got ", n, ")"));
+    o.gpu_layers = int(n);
+  }
   return o;
 }
 

@@ -10,7 +10,8 @@ namespace tailor::cli {
 inline const std::vector<std::string> kSamplingFlags = {
     "temperature",       "top-k",        "top-p", "min-p", "seed", "repeat-penalty", "presence-penalty",
     "frequency-penalty", "repeat-last-n"};
-inline const std::vector<std::string> kLoadFlags = {"ctx", "threads", "dtype", "kv-dtype", "device"};
+inline const std::vector<std::string> kLoadFlags = {"ctx",      "threads", "dtype",
+                                                    "kv-dtype", "device",  "gpu-layers"};
 
 Result<SamplerParams> sampling_from_args(const Args& a);
 Result<LoadOptions> load_options_from_args(const Args& a);
@@ -30,6 +31,7 @@ inline const char* kSamplingHelp =
     "  --threads N          CPU threads [all cores]\n"
     "  --dtype D            weight storage dtype: bf16, f16, f32 [the Plan's choice: see `tailor plan`]\n"
     "  --kv-dtype D         CPU KV-cache dtype: f32, f16, bf16 [the Plan's choice]\n"
-    "  --device D           auto, cpu or cuda [auto: the Plan decides]\n";
+    "  --device D           auto, cpu or cuda [auto: the Plan decides]\n"
+    "  --gpu-layers N       decoder layers on the GPU, the rest on the CPU [as many as fit]\n";
 
 }  // namespace tailor::cli

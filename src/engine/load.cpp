@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/mmap.h"
+#include "model/split_runner.h"
 #ifdef TAILOR_HAS_CUDA
 #include "backend/cuda/cuda_runner.h"
 #endif
@@ -70,44 +71,55 @@ Result<LoadedModel> load_model(const std::string& dir, const LoadOptions& opt) {
   po.ctx = opt.runner.n_ctx;
   po.batch = opt.runner.n_slots;
   po.dtype = opt.dtype;
+  po.gpu_layers = opt.gpu_layers;
   po.model_name = dir;
   TAILOR_ASSIGN_OR_RETURN(m.plan, make_plan(*m.spec, dev, po));
-  if (m.plan.use_gpu && m.plan.n_gpu_layers < m.plan.n_layer) {
-    // Split GPU/CPU placements are planned but not run yet: plan (and check memory) for the CPU alone
-    // instead.
-    log_warn("the plan splits ", m.plan.n_gpu_layers, "/", m.plan.n_layer,
-             " layers onto the GPU; this build cannot run a split yet, so the model runs on the CPU");
-    dev.gpus.clear();
-    dev.no_gpu_reason = "GPU/CPU split not supported yet";
-    TAILOR_ASSIGN_OR_RETURN(m.plan, make_plan(*m.spec, dev, po));
-  }
   TAILOR_RETURN_IF_ERROR(plan_status(m.plan));
+  const int n_gpu = m.plan.use_gpu ? m.plan.n_gpu_layers : 0, L = m.plan.n_layer;
   if (opt.verbose) {
     log_info("plan: ", plan_summary_line(m.plan));
     for (const auto& w : plan_warnings(m.plan)) log_warn(w);
+    if (m.plan.use_gpu && n_gpu == 0)
+      log_warn("the plan puts no layer on the GPU: the model runs on the CPU");
   }
 
   prefault(*m.spec, opt.progress);
-  RunnerOptions ro = opt.runner;
-  const std::string probe_tensor = "model.layers.0.mlp.up_proj.weight";
-  const TensorPlan* tp = find_tensor_plan(m.plan, probe_tensor);
-  if (m.plan.use_gpu) {
+  // The storage dtype the Plan chose for layer l's matrices (on that layer's side of the split).
+  auto layer_dtype = [&](int l) {
+    const std::string name = cat("model.layers.", l, ".mlp.up_proj.weight");
+    const TensorPlan* tp = find_tensor_plan(m.plan, name);
+    return tp ? tp->storage : m.spec->weights->find(name)->dtype;
+  };
+  // GPU side: layers [0, n_gpu), and the embedding and head when it holds every layer.
+  RunnerOptions gpu_ro = opt.runner;
+  gpu_ro.weight_dtype = layer_dtype(0);
+  gpu_ro.kv_dtype = m.plan.kv_dtype_gpu;
+  gpu_ro.act_dtype = gpu_ro.weight_dtype == DType::f32 ? DType::f32 : gpu_ro.weight_dtype;
+  gpu_ro.layer_begin = 0;
+  gpu_ro.layer_end = n_gpu;
+  // CPU side: layers [n_gpu, L), the head, and the embedding table (the Plan keeps it in host RAM for a
+  // split). The CPU runner stores all its matrices in one dtype: the Plan's choice for its decoder matrices.
+  RunnerOptions cpu_ro = opt.runner;
+  cpu_ro.weight_dtype = layer_dtype(std::min(n_gpu, L - 1));
+  cpu_ro.kv_dtype = opt.kv_dtype.value_or(m.plan.kv_dtype_cpu);  // the KV cache the memory plan budgeted
+  cpu_ro.layer_begin = n_gpu;
+  cpu_ro.layer_end = L;
+  if (n_gpu > 0) {
 #ifdef TAILOR_HAS_CUDA
-    ro.weight_dtype = tp ? tp->storage : DType::bf16;
-    ro.kv_dtype = m.plan.kv_dtype_gpu;
-    ro.act_dtype = ro.weight_dtype == DType::f32 ? DType::f32 : ro.weight_dtype;
-    TAILOR_ASSIGN_OR_RETURN(m.runner, make_cuda_runner(m.spec, ro));
+    TAILOR_ASSIGN_OR_RETURN(auto gpu, make_cuda_runner(m.spec, gpu_ro));
+    if (n_gpu == L) {
+      m.runner = std::move(gpu);
+    } else {
+      TAILOR_ASSIGN_OR_RETURN(auto cpu, make_cpu_runner(m.spec, cpu_ro));
+      TAILOR_ASSIGN_OR_RETURN(
+          m.runner,
+          make_split_runner(std::move(gpu), cat("cuda:", m.plan.options.gpu_index), std::move(cpu), "cpu"));
+    }
 #else
     return internal_error("the plan chose a GPU but this build has no CUDA backend");
 #endif
   } else {
-    if (m.plan.use_gpu)
-      log_warn(
-          "the plan splits layers between GPU and CPU; this build runs such splits on the CPU only for now");
-    // The CPU runner stores every matrix in one dtype: the Plan's choice for the decoder matrices.
-    ro.weight_dtype = tp ? tp->storage : m.spec->weights->find(probe_tensor)->dtype;
-    ro.kv_dtype = opt.kv_dtype.value_or(m.plan.kv_dtype_cpu);  // the KV cache the memory plan budgeted
-    TAILOR_ASSIGN_OR_RETURN(m.runner, make_cpu_runner(m.spec, ro));
+    TAILOR_ASSIGN_OR_RETURN(m.runner, make_cpu_runner(m.spec, cpu_ro));
   }
   if (file_exists(dir + "/tokenizer.json")) {
     auto tok = Tokenizer::from_model_dir(dir);

@@ -17,6 +17,7 @@ struct LoadOptions {
   std::string device = "auto";    // auto (the Plan decides) | cpu | cuda
   std::optional<DType> dtype;     // --dtype: overrides the Plan's storage dtype for matrices
   std::optional<DType> kv_dtype;  // --kv-dtype: overrides the Plan's CPU KV-cache dtype
+  std::optional<int> gpu_layers;  // --gpu-layers: pins the decoder layers on the GPU (a split when < n_layer)
   bool progress = true;           // progress bar on stderr for models over 256 MB
   bool need_tokenizer = false;    // fail when the folder has no tokenizer.json
   bool verbose = true;            // print the plan's summary line and warnings on stderr
@@ -31,7 +32,8 @@ struct LoadedModel {
 };
 
 // Loads by the Plan: probes the machine, plans precision and memory (refusing, with what would fit, when the
-// model does not fit), prints the plan's summary and warnings, then builds the runner the Plan chose.
+// model does not fit), prints the plan's summary and warnings, then builds the runner the Plan chose: CUDA,
+// CPU, or a split (the first n_gpu_layers on the GPU, the rest on the CPU; model/split_runner.h).
 Result<LoadedModel> load_model(const std::string& dir, const LoadOptions& opt);
 
 // Peak resident set size of this process in bytes (VmHWM).

@@ -1,8 +1,10 @@
 // The CPU forward pass for the Llama family (Llama, Qwen2, Qwen3, Granite, Mistral), batched over sequences.
 // Weights are used in place from the mmap when already in the storage dtype; otherwise converted once at
 // load.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "backend/cpu/ops.h"
 #include "core/cpu_features.h"
@@ -50,10 +52,14 @@ class CpuRunner final : public Runner {
           cat("CPU runner: activation dtype ", dtype_name(opt_.act_dtype), " is not supported"));
     if (opt_.kv_dtype != DType::f32 && opt_.kv_dtype != DType::f16 && opt_.kv_dtype != DType::bf16)
       return unsupported(cat("CPU runner: KV-cache dtype ", dtype_name(opt_.kv_dtype), " is not supported"));
+    TAILOR_RETURN_IF_ERROR(check_layer_range(opt_, hp, "CPU runner"));
+    lb_ = opt_.layer_begin;
+    le_ = layer_end_of(opt_, hp);
+    // The embedding is loaded whatever the range (in place from the mmap): a split embeds on the host.
     TAILOR_RETURN_IF_ERROR(load_mat("model.embed_tokens.weight", embed_, /*keep_stored=*/true));
-    layers_.resize(size_t(hp.n_layer));
-    for (int i = 0; i < hp.n_layer; ++i) {
-      Layer& L = layers_[size_t(i)];
+    layers_.resize(size_t(le_ - lb_));
+    for (int i = lb_; i < le_; ++i) {
+      Layer& L = layers_[size_t(i - lb_)];
       const std::string p = cat("model.layers.", i, ".");
       TAILOR_RETURN_IF_ERROR(load_vec(p + "input_layernorm.weight", L.attn_norm));
       TAILOR_RETURN_IF_ERROR(load_mat(p + "self_attn.q_proj.weight", L.wq));
@@ -80,13 +86,16 @@ class CpuRunner final : public Runner {
         TAILOR_RETURN_IF_ERROR(load_vec(p + "mlp.down_proj.bias", L.b_down));
       }
     }
-    TAILOR_RETURN_IF_ERROR(load_vec("model.norm.weight", out_norm_));
-    if (!hp.tie_word_embeddings) TAILOR_RETURN_IF_ERROR(load_mat("lm_head.weight", lm_head_));
+    if (le_ == hp.n_layer) {
+      TAILOR_RETURN_IF_ERROR(load_vec("model.norm.weight", out_norm_));
+      if (!hp.tie_word_embeddings) TAILOR_RETURN_IF_ERROR(load_mat("lm_head.weight", lm_head_));
+    }
     inv_freq_ = rope_inv_freq(hp);
-    // KV cache: [slot][layer][k|v][n_head_kv, n_ctx, head_dim], allocated once.
+    // KV cache of this runner's layers: [slot][layer - layer_begin][k|v][n_head_kv, n_ctx, head_dim],
+    // allocated once.
     kv_stride_ =
         dtype_row_bytes(opt_.kv_dtype, uint64_t(hp.n_head_kv) * uint64_t(opt_.n_ctx) * uint64_t(hp.head_dim));
-    const uint64_t total = kv_stride_ * 2 * uint64_t(hp.n_layer) * uint64_t(opt_.n_slots);
+    const uint64_t total = kv_stride_ * 2 * uint64_t(le_ - lb_) * uint64_t(opt_.n_slots);
     try {
       kv_.assign(total, 0);
     } catch (const std::bad_alloc&) {
@@ -97,9 +106,68 @@ class CpuRunner final : public Runner {
   }
 
   Status forward(std::span<const SeqBatchEntry> batch, std::vector<float>& logits) override {
+    if (lb_ != 0 || le_ != spec_->hp.n_layer)
+      return unsupported(cat("forward: this CPU runner holds layers [", lb_, ", ", le_,
+                             ") only; a split chains embed / forward_layers / forward_from_hidden"));
+    TAILOR_ASSIGN_OR_RETURN(const Counts n, check_batch(batch));
+    prepare(batch, n.tokens);
+    embed_tokens(n.tokens);
+    TAILOR_RETURN_IF_ERROR(run_layers(batch, n.tokens));
+    head(batch, n.out, logits);
+    return {};
+  }
+
+  Status embed(std::span<const SeqBatchEntry> batch, std::vector<float>& x) override {
+    TAILOR_ASSIGN_OR_RETURN(const Counts n, check_batch(batch));
+    prepare(batch, n.tokens);
+    embed_tokens(n.tokens);
+    const int64_t D = spec_->hp.n_embd;
+    x.assign(x_.begin(), x_.begin() + n.tokens * D);
+    return {};
+  }
+
+  Status forward_layers(std::span<const SeqBatchEntry> batch, std::vector<float>& x) override {
+    TAILOR_ASSIGN_OR_RETURN(const Counts n, check_batch(batch, x.size()));
+    prepare(batch, n.tokens);
+    std::copy(x.begin(), x.end(), x_.begin());
+    TAILOR_RETURN_IF_ERROR(run_layers(batch, n.tokens));
+    std::copy(x_.begin(), x_.begin() + int64_t(x.size()), x.begin());
+    return {};
+  }
+
+  Status forward_from_hidden(std::span<const SeqBatchEntry> batch, std::span<const float> x,
+                             std::vector<float>& logits) override {
+    if (le_ != spec_->hp.n_layer)
+      return unsupported(cat("forward_from_hidden: this CPU runner stops at layer ", le_, " of ",
+                             spec_->hp.n_layer, " and has no lm_head; use forward_layers"));
+    TAILOR_ASSIGN_OR_RETURN(const Counts n, check_batch(batch, x.size()));
+    prepare(batch, n.tokens);
+    std::copy(x.begin(), x.end(), x_.begin());
+    TAILOR_RETURN_IF_ERROR(run_layers(batch, n.tokens));
+    head(batch, n.out, logits);
+    return {};
+  }
+
+  void set_check(bool on) { check_finite_ = on; }
+  const HParams& hparams() const override { return spec_->hp; }
+  const RunnerOptions& options() const override { return opt_; }
+  std::string describe() const override {
+    std::string range;
+    if (lb_ != 0 || le_ != spec_->hp.n_layer) range = cat(", layers ", lb_, "-", le_ - 1);
+    return cat("cpu: ", ThreadPool::global().size(), " threads, SIMD [", cpu_features().list(), "], weights ",
+               dtype_name(opt_.weight_dtype), ", KV ", dtype_name(opt_.kv_dtype), range);
+  }
+
+ private:
+  struct Counts {
+    int64_t tokens = 0;  // tokens in the batch
+    int64_t out = 0;     // logits rows forward() returns
+  };
+
+  // Validates the batch (slots, token ids, positions) and, when a residual stream comes with it, its size.
+  Result<Counts> check_batch(std::span<const SeqBatchEntry> batch, std::optional<size_t> x_size = {}) const {
     const HParams& hp = spec_->hp;
-    const int64_t D = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff, hd = hp.head_dim;
-    int64_t T = 0, n_out = 0;
+    Counts c;
     for (const auto& e : batch) {
       if (e.slot < 0 || e.slot >= opt_.n_slots)
         return invalid_argument(cat("forward: slot ", e.slot, " outside [0, ", opt_.n_slots, ")"));
@@ -114,9 +182,19 @@ class CpuRunner final : public Runner {
           return invalid_argument(cat("forward: position ", e.pos[i], " outside the context [0, ", opt_.n_ctx,
                                       "); start a new sequence or raise --ctx"));
       }
-      T += int64_t(e.tokens.size());
-      n_out += e.all_logits ? int64_t(e.tokens.size()) : 1;
+      c.tokens += int64_t(e.tokens.size());
+      c.out += e.all_logits ? int64_t(e.tokens.size()) : 1;
     }
+    if (x_size && *x_size != size_t(c.tokens * hp.n_embd))
+      return invalid_argument(cat("forward: the residual stream has ", *x_size, " values; the batch's ",
+                                  c.tokens, " tokens need ", c.tokens, " x ", hp.n_embd));
+    return c;
+  }
+
+  // Scratch for T tokens, and the batch's token ids and positions in one list each.
+  void prepare(std::span<const SeqBatchEntry> batch, int64_t T) {
+    const HParams& hp = spec_->hp;
+    const int64_t D = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff;
     grow(x_, T * D);
     grow(xn_, T * D);
     grow(q_, T * Q);
@@ -132,11 +210,21 @@ class CpuRunner final : public Runner {
       ids_.insert(ids_.end(), e.tokens.begin(), e.tokens.end());
       pos_.insert(pos_.end(), e.pos.begin(), e.pos.end());
     }
-    cpu::embedding(x_.data(), embed_.data, embed_.dtype, ids_.data(), T, D, hp.embedding_multiplier);
-    rnd(x_, T * D);
+  }
 
-    for (int l = 0; l < hp.n_layer; ++l) {
-      const Layer& L = layers_[size_t(l)];
+  // x = embedding(ids) * embedding_multiplier
+  void embed_tokens(int64_t T) {
+    const HParams& hp = spec_->hp;
+    cpu::embedding(x_.data(), embed_.data, embed_.dtype, ids_.data(), T, hp.n_embd, hp.embedding_multiplier);
+    rnd(x_, T * hp.n_embd);
+  }
+
+  // The decoder layers [layer_begin, layer_end) on x_ (T tokens), in place.
+  Status run_layers(std::span<const SeqBatchEntry> batch, int64_t T) {
+    const HParams& hp = spec_->hp;
+    const int64_t D = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff, hd = hp.head_dim;
+    for (int l = lb_; l < le_; ++l) {
+      const Layer& L = layers_[size_t(l - lb_)];
       // x = x + attn(rms_norm(x)) * residual_multiplier
       cpu::rms_norm(xn_.data(), x_.data(), L.attn_norm.data(), T, D, hp.rms_norm_eps);
       rnd(xn_, T * D);
@@ -185,8 +273,13 @@ class CpuRunner final : public Runner {
       if (check_finite_) TAILOR_RETURN_IF_ERROR(check_finite(x_.data(), T * D, l));
     }
     check_finite_ = false;
+    return {};
+  }
 
-    // Final norm and lm_head only for the rows whose logits are wanted.
+  // Final norm and lm_head only for the rows whose logits are wanted (n_out of them).
+  void head(std::span<const SeqBatchEntry> batch, int64_t n_out, std::vector<float>& logits) {
+    const HParams& hp = spec_->hp;
+    const int64_t D = hp.n_embd;
     grow(sel_, n_out * D);
     int64_t t0 = 0, r = 0;
     for (const auto& e : batch) {
@@ -206,18 +299,8 @@ class CpuRunner final : public Runner {
       for (float& v : logits) v *= inv;
     }
     rnd(logits, int64_t(logits.size()));
-    return {};
   }
 
-  void set_check(bool on) { check_finite_ = on; }
-  const HParams& hparams() const override { return spec_->hp; }
-  const RunnerOptions& options() const override { return opt_; }
-  std::string describe() const override {
-    return cat("cpu: ", ThreadPool::global().size(), " threads, SIMD [", cpu_features().list(), "], weights ",
-               dtype_name(opt_.weight_dtype), ", KV ", dtype_name(opt_.kv_dtype));
-  }
-
- private:
   // Rounds an activation buffer to the compute dtype (no-op for f32).
   void rnd(std::vector<float>& v, int64_t n) const {
     if (opt_.act_dtype == DType::bf16) {
@@ -237,8 +320,7 @@ class CpuRunner final : public Runner {
   }
 
   void* kv_ptr(int slot, int layer, int which) {
-    const uint64_t idx =
-        (uint64_t(slot) * uint64_t(spec_->hp.n_layer) + uint64_t(layer)) * 2 + uint64_t(which);
+    const uint64_t idx = (uint64_t(slot) * uint64_t(le_ - lb_) + uint64_t(layer - lb_)) * 2 + uint64_t(which);
     return kv_.data() + idx * kv_stride_;
   }
 
@@ -293,6 +375,7 @@ class CpuRunner final : public Runner {
   std::vector<float> out_norm_, inv_freq_;
   std::vector<uint8_t> kv_;
   uint64_t kv_stride_ = 0;
+  int lb_ = 0, le_ = 0;  // layer range [lb_, le_)
   bool check_finite_ = true;
   // Scratch, grown to the largest batch seen and then reused (no allocation per decode step).
   std::vector<float> x_, xn_, q_, k_, v_, att_, tmp_, gate_, up_, sel_;

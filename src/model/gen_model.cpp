@@ -227,6 +227,9 @@ Status generate_model(const GenModelOptions& opt) {
   if (opt.dtype != DType::f32 && opt.dtype != DType::bf16 && opt.dtype != DType::f16)
     return invalid_argument(cat("gen-model: --dtype must be f32, bf16 or f16, got ", dtype_name(opt.dtype)));
   TAILOR_ASSIGN_OR_RETURN(HParams hp, preset_hparams(opt.arch, opt.preset));
+  if (opt.n_layer < 0 || opt.n_layer > 1000)
+    return invalid_argument(cat("gen-model: --layers must be between 1 and 1000, got ", opt.n_layer));
+  if (opt.n_layer > 0) hp.n_layer = opt.n_layer;
   std::error_code ec;
   fs::create_directories(opt.out_dir, ec);
   if (ec) return io_error(cat(opt.out_dir, ": cannot create folder: ", ec.message()));

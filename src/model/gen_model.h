@@ -15,6 +15,7 @@ namespace tailor {
 struct GenModelOptions {
   Arch arch = Arch::qwen2;
   std::string preset = "tiny";  // tiny | 0.5b | 7b
+  int n_layer = 0;              // decoder layers; 0: the preset's
   DType dtype = DType::bf16;    // f32 | bf16 | f16
   std::string out_dir;
   uint64_t seed = 1;

@@ -28,6 +28,11 @@ struct RunnerOptions {
   // HF does in those dtypes (and as GPU kernels store activations), for bit-closer agreement with them.
   DType act_dtype = DType::f32;
   bool check_finite_first_pass = true;  // flag Inf/NaN activations on the first forward, naming the layer
+  // Layer range, for a GPU/CPU split (split_runner.h): this runner holds decoder layers [layer_begin,
+  // layer_end) and the KV cache of those layers only (layer_end -1: through the last layer). A range that
+  // ends before the last layer has no final norm / lm_head; see the partial passes in Runner.
+  int layer_begin = 0;
+  int layer_end = -1;
 };
 
 struct SeqBatchEntry {
@@ -62,7 +67,30 @@ class Runner {
   virtual const HParams& hparams() const = 0;
   virtual const RunnerOptions& options() const = 0;
   virtual std::string describe() const = 0;  // "cpu: 2 threads, avx512 bf16 matmul" for logs
+
+  // ---- Partial passes over the residual stream, which a GPU/CPU split chains (split_runner.h). The stream
+  // x is [n_tokens, n_embd] f32: every token of the batch, entries in order. Runners that cannot do a step
+  // return unsupported (the defaults).
+  // x = the scaled token embeddings: the stream entering layer 0. Needs the embedding table.
+  virtual Status embed(std::span<const SeqBatchEntry> batch, std::vector<float>& x);
+  // Runs layers [layer_begin, layer_end) on x in place (x enters layer layer_begin), writing those layers'
+  // KV cache at the batch's slots and positions.
+  virtual Status forward_layers(std::span<const SeqBatchEntry> batch, std::vector<float>& x);
+  // Layers [layer_begin, n_layer) on x, then the final norm and lm_head: logits as forward() returns them.
+  virtual Status forward_from_hidden(std::span<const SeqBatchEntry> batch, std::span<const float> x,
+                                     std::vector<float>& logits);
 };
+
+inline Status Runner::embed(std::span<const SeqBatchEntry>, std::vector<float>&) {
+  return unsupported(cat("embed: not available on ", describe()));
+}
+inline Status Runner::forward_layers(std::span<const SeqBatchEntry>, std::vector<float>&) {
+  return unsupported(cat("forward_layers: not available on ", describe()));
+}
+inline Status Runner::forward_from_hidden(std::span<const SeqBatchEntry>, std::span<const float>,
+                                          std::vector<float>&) {
+  return unsupported(cat("forward_from_hidden: not available on ", describe()));
+}
 
 inline Status Runner::forward_argmax(std::span<const SeqBatchEntry> batch, std::vector<int32_t>& ids) {
   std::vector<SeqBatchEntry> last(batch.begin(), batch.end());
@@ -81,6 +109,20 @@ inline Status Runner::forward_argmax(std::span<const SeqBatchEntry> batch, std::
   return {};
 }
 
+// The end of a runner's layer range (layer_end -1: n_layer), and the check every runner makes at creation.
+inline int layer_end_of(const RunnerOptions& o, const HParams& hp) {
+  return o.layer_end < 0 ? hp.n_layer : o.layer_end;
+}
+inline Status check_layer_range(const RunnerOptions& o, const HParams& hp, const char* who) {
+  const int end = layer_end_of(o, hp);
+  if (o.layer_begin < 0 || o.layer_begin >= end || end > hp.n_layer)
+    return invalid_argument(cat(who, ": layer range [", o.layer_begin, ", ", end,
+                                ") is empty or outside the model's ", hp.n_layer, " layers"));
+  return {};
+}
+
+// A runner over RunnerOptions' layer range (the whole model by default). One whose range starts after layer 0
+// still holds the embedding table (used in place from the mmap), so a split can embed on the host.
 Result<std::unique_ptr<Runner>> make_cpu_runner(std::shared_ptr<const ModelSpec> spec,
                                                 const RunnerOptions& opt);
 

@@ -162,4 +162,26 @@ TEST_F(Cli, ClearErrors) {
   EXPECT_EQ(tailor("nosuchcommand", "", &err).code, 2);
 }
 
+// --gpu-layers is a load flag of run, chat, serve and bench (listed in each --help); without a GPU it is an
+// error that says so. The split it makes on a GPU is tested in tests/cuda/test_split_runner.cpp.
+TEST_F(Cli, GpuLayersFlag) {
+  for (const char* cmd : {"run", "chat", "serve", "bench"}) {
+    auto h = tailor(std::string(cmd) + " --help");
+    EXPECT_EQ(h.code, 0) << cmd;
+    EXPECT_NE(h.out.find("--gpu-layers N"), std::string::npos) << cmd << ":\n" << h.out;
+  }
+  std::string err;
+  EXPECT_EQ(
+      tailor("run " + dir_ + " --prompt-ids 1,2 --max-tokens 2 --device cpu --gpu-layers 1", "", &err).code,
+      1);
+  EXPECT_NE(err.find("--gpu-layers 1 needs a GPU"), std::string::npos) << err;
+  err.clear();
+  EXPECT_EQ(tailor("run " + dir_ + " --prompt-ids 1,2 --max-tokens 2 --gpu-layers -3", "", &err).code, 2);
+  EXPECT_NE(err.find("--gpu-layers must be 0 or more"), std::string::npos) << err;
+  // --gpu-layers 0 keeps every layer on the CPU: runs anywhere.
+  auto r =
+      tailor("run " + dir_ + " --prompt-ids 1,2 --ids --max-tokens 2 --temperature 0 --quiet --gpu-layers 0");
+  EXPECT_EQ(r.code, 0);
+}
+
 }  // namespace

@@ -114,25 +114,33 @@ class CudaRunner final : public Runner {
     return run(batch, nullptr, &ids, params);
   }
   bool samples_on_device() const override { return true; }
+  // Stack runners (layer_end < n_layer, the GPU part of a split): x in, layers [0, layer_end), x out.
+  Status forward_layers(std::span<const SeqBatchEntry> batch, std::vector<float>& x) override {
+    return run(batch, nullptr, nullptr, {}, &x);
+  }
   const HParams& hparams() const override { return spec_->hp; }
   const RunnerOptions& options() const override { return opt_; }
   std::string describe() const override {
     return cat("cuda: GPU ", dev_.index, " ", dev_.name, " (sm_", dev_.cc_major, dev_.cc_minor, ", ",
                dev_.n_sm, " SMs), weights ", dtype_name(wt_), ", KV ", dtype_name(kv_t_), ", decode graphs, ",
-               use_mma_ ? "tensor-core prefill attention" : "CUDA-core attention");
+               use_mma_ ? "tensor-core prefill attention" : "CUDA-core attention",
+               stack_ ? cat(", layers 0-", n_run_ - 1) : "");
   }
   const CudaRunnerStats& stats() const { return stats_; }
 
  private:
   Status layout(DeviceArena& w);
   Status upload_weights();
-  // ids without `sampling`: greedy (forward_argmax); with it (one per entry): drawn (forward_sample).
+  // Exactly one output: logits, ids (without `sampling`: greedy, forward_argmax; with it, one per entry:
+  // drawn, forward_sample), or (stack runners) the residual stream x, which is also the input.
   Status run(std::span<const SeqBatchEntry> batch, std::vector<float>* logits, std::vector<int32_t>* ids,
-             std::span<const DeviceSampling> sampling = {});
+             std::span<const DeviceSampling> sampling = {}, std::vector<float>* x = nullptr);
   Status run_eager(std::span<const SeqBatchEntry> batch, std::vector<float>* logits,
-                   std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling);
+                   std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling,
+                   std::vector<float>* x);
   Status run_decode_graph(std::span<const SeqBatchEntry> batch, std::vector<float>* logits,
-                          std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling);
+                          std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling,
+                          std::vector<float>* x);
   // Uploads the sampling parameters (and masks) of output rows [0, params.size()) to d_sample_rows_ /
   // d_masks_, through the pinned h_sample_ (which the previous step's sync has released).
   Status upload_sampling(std::span<const DeviceSampling> params);
@@ -176,8 +184,12 @@ class CudaRunner final : public Runner {
   void* embed_ = nullptr;    // [V, D]
   void* lm_head_ = nullptr;  // [V, D] (== embed_ when tied)
   float* out_norm_ = nullptr;
-  float* inv_freq_ = nullptr;  // [head_dim / 2]
-  std::vector<LayerW> layers_;
+  float* inv_freq_ = nullptr;   // [head_dim / 2]
+  std::vector<LayerW> layers_;  // [n_run_]
+  // Layers [0, n_run_) live here. A stack runner (n_run_ < n_layer: the GPU part of a split) has no
+  // embedding, final norm or lm_head: its residual stream comes from and goes back to the host.
+  int n_run_ = 0;
+  bool stack_ = false;
   // KV cache.
   void* kv_base_ = nullptr;
   uint64_t kv_layer_bytes_ = 0;  // one of k or v of one layer, all slots
@@ -204,10 +216,12 @@ class CudaRunner final : public Runner {
   uint32_t* d_masks_ = nullptr;              // [R, mask_words_] their token masks (rows that have one)
   int64_t mask_words_ = 0;                   // (V + 31) / 32
   size_t attn_ws_bytes_ = 0;
-  unsigned int* nonfinite_ = nullptr;     // [n_layer]
-  int32_t* d_in_ = nullptr;               // device copy of the input block
-  PinnedBuffer h_in_, h_out_, h_sample_;  // h_sample_: [R] SampleRow, then [R, mask_words_] mask words
-  // Decode step per batch size B and mode: key 2 * B + 1 when it ends in the sampler, 2 * B for argmax.
+  unsigned int* nonfinite_ = nullptr;  // [n_run_]
+  int32_t* d_in_ = nullptr;            // device copy of the input block
+  // h_out_: logits / ids; stack runners: the residual stream in and out. h_sample_: [R] SampleRow, then
+  // [R, mask_words_] mask words.
+  PinnedBuffer h_in_, h_out_, h_sample_;
+  // Decode step per batch size B and mode: key 2 * B + 1 when it ends in the sampler, 2 * B otherwise.
   std::map<int, cudaGraphExec_t> graphs_;
   bool check_finite_ = true;
   bool fuse_norm_ok_[kGemvRows + 1] = {};
@@ -237,6 +251,12 @@ Status CudaRunner::init() {
   if (hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0)
     return unsupported(
         cat("CUDA runner: ", hp.n_head, " query heads do not split into ", hp.n_head_kv, " KV groups"));
+  TAILOR_RETURN_IF_ERROR(check_layer_range(opt_, hp, "CUDA runner"));
+  if (opt_.layer_begin != 0)
+    return unsupported(cat("CUDA runner: layer range [", opt_.layer_begin, ", ", layer_end_of(opt_, hp),
+                           "): the GPU runs the first layers of a split, so its range starts at 0"));
+  n_run_ = layer_end_of(opt_, hp);
+  stack_ = n_run_ < hp.n_layer;
   TAILOR_ASSIGN_OR_RETURN(dev_, open_device(0, kv_t_ == DType::bf16 ? DType::bf16 : wt_));
   use_mma_ = dev_.cc_major >= 8 && attention_prefill_supported(kv_t_, hp.head_dim);
   // Programmatic dependent launch (Hopper+): each decode kernel's launch overlaps the previous one's tail.
@@ -256,10 +276,10 @@ Status CudaRunner::init() {
   TAILOR_RETURN_IF_ERROR(layout(weights_arena_));
   const int64_t D = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab;
   kv_layer_bytes_ = dtype_row_bytes(kv_t_, uint64_t(opt_.n_slots) * hp.n_head_kv * opt_.n_ctx * hp.head_dim);
-  kv_arena_.take(kv_layer_bytes_ * 2 * hp.n_layer);
+  kv_arena_.take(kv_layer_bytes_ * 2 * n_run_);
   chunk_ = std::min<int64_t>(kMaxChunk, int64_t(opt_.n_slots) * opt_.n_ctx);
   chunk_ = std::max<int64_t>(chunk_, std::min<int64_t>(opt_.n_slots, kMaxChunk));
-  const int64_t C = chunk_, R = std::min<int64_t>(kMaxOutRows, C);
+  const int64_t C = chunk_, R = stack_ ? 0 : std::min<int64_t>(kMaxOutRows, C);  // R: lm_head rows
   mask_words_ = (V + 31) / 32;
   if (V > kSampleMaxVocab)
     return unsupported(
@@ -286,7 +306,7 @@ Status CudaRunner::init() {
     argmax_counters_ = static_cast<unsigned int*>(a.take(uint64_t(R) * 4));
     d_sample_rows_ = static_cast<SampleRow*>(a.take(uint64_t(R) * sizeof(SampleRow)));
     d_masks_ = static_cast<uint32_t*>(a.take(uint64_t(R) * uint64_t(mask_words_) * 4));
-    nonfinite_ = static_cast<unsigned int*>(a.take(uint64_t(hp.n_layer) * 4));
+    nonfinite_ = static_cast<unsigned int*>(a.take(uint64_t(n_run_) * 4));
     d_in_ = static_cast<int32_t*>(a.take(uint64_t(C) * 8 * 4));
   };
   scratch(scratch_arena_);
@@ -311,7 +331,7 @@ Status CudaRunner::init() {
   TAILOR_RETURN_IF_ERROR(weights_arena_.allocate("model weights"));
   TAILOR_RETURN_IF_ERROR(layout(weights_arena_));
   TAILOR_RETURN_IF_ERROR(kv_arena_.allocate("KV cache"));
-  kv_base_ = kv_arena_.take(kv_layer_bytes_ * 2 * hp.n_layer);
+  kv_base_ = kv_arena_.take(kv_layer_bytes_ * 2 * n_run_);
   // Zeroed once so rows never written read as zeros (never NaN) anywhere a kernel might touch them.
   TAILOR_CUDA_TRY(cudaMemsetAsync(kv_base_, 0, kv_arena_.size(), stream_), "clearing the KV cache");
   TAILOR_RETURN_IF_ERROR(scratch_arena_.allocate("activations"));
@@ -320,7 +340,8 @@ Status CudaRunner::init() {
   TAILOR_CUDA_TRY(cudaMemsetAsync(attn_counters_, 0, size_t(C) * hp.n_head * 4, stream_), "clearing scratch");
   TAILOR_CUDA_TRY(cudaMemsetAsync(argmax_counters_, 0, size_t(R) * 4, stream_), "clearing scratch");
   TAILOR_RETURN_IF_ERROR(h_in_.allocate(uint64_t(C) * 8 * 4, "input staging"));
-  TAILOR_RETURN_IF_ERROR(h_out_.allocate(uint64_t(R) * V * 4, "logits staging"));
+  TAILOR_RETURN_IF_ERROR(stack_ ? h_out_.allocate(uint64_t(C) * D * 4, "residual stream staging")
+                                : h_out_.allocate(uint64_t(R) * V * 4, "logits staging"));
   TAILOR_RETURN_IF_ERROR(
       h_sample_.allocate(uint64_t(R) * (sizeof(SampleRow) + uint64_t(mask_words_) * 4), "sampling staging"));
   TAILOR_RETURN_IF_ERROR(upload_weights());
@@ -335,7 +356,7 @@ Status CudaRunner::init() {
     p.batch = b;
     p.norm_x = x_;
     p.ld_norm_x = D;
-    p.norm_w = out_norm_;
+    p.norm_w = stack_ ? layers_[0].attn_norm : out_norm_;
     fuse_norm_ok_[b] = gemv_norm_fusable(p) && !(fuse_env && std::string(fuse_env) == "0");
   }
 
@@ -347,7 +368,8 @@ Status CudaRunner::init() {
   const uint64_t per_layer =
       dtype_row_bytes(wt_, uint64_t(D) * (Q + 2 * KV) + uint64_t(D) * Q + 3ull * D * F);
   stats_.decode_read_bytes_per_token =
-      per_layer * hp.n_layer + dtype_row_bytes(wt_, uint64_t(V) * D) + dtype_row_bytes(wt_, uint64_t(D));
+      per_layer * n_run_ +
+      (stack_ ? 0 : dtype_row_bytes(wt_, uint64_t(V) * D) + dtype_row_bytes(wt_, uint64_t(D)));
   return {};
 }
 
@@ -359,11 +381,13 @@ Status CudaRunner::layout(DeviceArena& a) {
     return a.take(dtype_row_bytes(wt_, uint64_t(rows) * uint64_t(cols)));
   };
   auto vec = [&](int64_t n) { return static_cast<float*>(a.take(uint64_t(n) * 4)); };
-  embed_ = mat(V, D);
-  lm_head_ = hp.tie_word_embeddings ? embed_ : mat(V, D);
-  out_norm_ = vec(D);
+  if (!stack_) {  // a stack runner uploads its layers only (the Plan keeps a split's embedding on the host)
+    embed_ = mat(V, D);
+    lm_head_ = hp.tie_word_embeddings ? embed_ : mat(V, D);
+    out_norm_ = vec(D);
+  }
   inv_freq_ = vec(hd / 2);
-  layers_.assign(size_t(hp.n_layer), LayerW{});
+  layers_.assign(size_t(n_run_), LayerW{});
   for (LayerW& L : layers_) {
     L.attn_norm = vec(D);
     L.wqkv = mat(Q + 2 * KV, D);
@@ -413,9 +437,11 @@ Status CudaRunner::upload_weights() {
     return {};
   };
   const int64_t Q = hp.q_dim(), KV = hp.kv_dim();
-  TAILOR_RETURN_IF_ERROR(add("model.embed_tokens.weight", embed_, 1, 0));
-  if (!hp.tie_word_embeddings) TAILOR_RETURN_IF_ERROR(add("lm_head.weight", lm_head_, 1, 0));
-  for (int l = 0; l < hp.n_layer; ++l) {
+  if (!stack_) {
+    TAILOR_RETURN_IF_ERROR(add("model.embed_tokens.weight", embed_, 1, 0));
+    if (!hp.tie_word_embeddings) TAILOR_RETURN_IF_ERROR(add("lm_head.weight", lm_head_, 1, 0));
+  }
+  for (int l = 0; l < n_run_; ++l) {
     const LayerW& L = layers_[size_t(l)];
     const std::string p = cat("model.layers.", l, ".");
     TAILOR_RETURN_IF_ERROR(add(p + "self_attn.q_proj.weight", L.wqkv, 1, 0));
@@ -435,9 +461,9 @@ Status CudaRunner::upload_weights() {
     TAILOR_RETURN_IF_ERROR(up.upload(*t, std::get<0>(d), wt_, std::get<1>(d), std::get<2>(d)));
   }
 
-  TAILOR_RETURN_IF_ERROR(vec("model.norm.weight", out_norm_));
+  if (!stack_) TAILOR_RETURN_IF_ERROR(vec("model.norm.weight", out_norm_));
   TAILOR_RETURN_IF_ERROR(put(inv_freq_, rope_inv_freq(hp), "rope inv_freq"));
-  for (int l = 0; l < hp.n_layer; ++l) {
+  for (int l = 0; l < n_run_; ++l) {
     const LayerW& L = layers_[size_t(l)];
     const std::string p = cat("model.layers.", l, ".");
     TAILOR_RETURN_IF_ERROR(vec(p + "input_layernorm.weight", L.attn_norm));
@@ -538,8 +564,10 @@ Status CudaRunner::layers(int64_t T, bool mma_attention, int n_tiles, int n_spli
   const int32_t* d_slot = d_in_ + 2 * C;
   const auto* d_tiles = reinterpret_cast<const AttentionTile*>(d_in_ + 4 * C);
   const float r = hp.residual_multiplier, eps = hp.rms_norm_eps;
-  TAILOR_CUDA_TRY(embedding(x_, embed_, wt_, V, d_ids, T, D, hp.embedding_multiplier, stream_), "embedding");
-  for (int l = 0; l < hp.n_layer; ++l) {
+  if (!stack_)  // a stack runner's x_ was uploaded with the inputs
+    TAILOR_CUDA_TRY(embedding(x_, embed_, wt_, V, d_ids, T, D, hp.embedding_multiplier, stream_),
+                    "embedding");
+  for (int l = 0; l < n_run_; ++l) {
     const LayerW& L = layers_[size_t(l)];
     // x = x + attn(rms_norm(x)) * residual_multiplier
     const bool fuse = fuse_norm(T);
@@ -648,9 +676,19 @@ Status CudaRunner::upload_sampling(std::span<const DeviceSampling> params) {
 }
 
 Status CudaRunner::run(std::span<const SeqBatchEntry> batch, std::vector<float>* logits,
-                       std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling) {
+                       std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling,
+                       std::vector<float>* x) {
   const HParams& hp = spec_->hp;
+  if (stack_ && !x)
+    return unsupported(cat("CUDA runner: this runner holds layers [0, ", n_run_, ") of ", hp.n_layer,
+                           " (the GPU part of a split) and has no lm_head; use forward_layers"));
+  if (!stack_ && x)
+    return unsupported(
+        "CUDA runner: forward_layers needs a runner over the first layers of a split "
+        "(RunnerOptions::layer_end < n_layer)");
+  int64_t n_tokens = 0;
   for (const auto& e : batch) {
+    n_tokens += int64_t(e.tokens.size());
     if (e.slot < 0 || e.slot >= opt_.n_slots)
       return invalid_argument(cat("forward: slot ", e.slot, " outside [0, ", opt_.n_slots, ")"));
     if (e.tokens.size() != e.pos.size() || e.tokens.empty())
@@ -665,6 +703,10 @@ Status CudaRunner::run(std::span<const SeqBatchEntry> batch, std::vector<float>*
                                     "); start a new sequence or raise --ctx"));
     }
   }
+  if (x && int64_t(x->size()) != n_tokens * hp.n_embd)
+    return invalid_argument(cat("forward_layers: the residual stream has ", x->size(),
+                                " values; the batch's ", n_tokens, " tokens need ", n_tokens, " x ",
+                                hp.n_embd));
   if (logits) logits->clear();
   if (ids) ids->clear();
   if (batch.empty()) return {};
@@ -679,14 +721,16 @@ Status CudaRunner::run(std::span<const SeqBatchEntry> batch, std::vector<float>*
     decode = std::adjacent_find(slots.begin(), slots.end()) == slots.end();
   }
   if (decode && !check_finite_ && int64_t(batch.size()) <= std::min<int64_t>(chunk_, kMaxOutRows))
-    return run_decode_graph(batch, logits, ids, sampling);
-  return run_eager(batch, logits, ids, sampling);
+    return run_decode_graph(batch, logits, ids, sampling, x);
+  return run_eager(batch, logits, ids, sampling, x);
 }
 
 Status CudaRunner::run_eager(std::span<const SeqBatchEntry> batch, std::vector<float>* logits,
-                             std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling) {
+                             std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling,
+                             std::vector<float>* x) {
   const HParams& hp = spec_->hp;
-  const int64_t V = hp.n_vocab, C = chunk_, R = std::min<int64_t>(kMaxOutRows, C);
+  const int64_t V = hp.n_vocab, C = chunk_, R = std::min<int64_t>(kMaxOutRows, C), D = hp.n_embd;
+  int64_t t_base = 0;  // tokens of earlier chunks: this chunk's rows of x start at t_base
   size_t e = 0, i = 0;
   bool first_chunk = true;
   while (e < batch.size()) {
@@ -728,22 +772,35 @@ Status CudaRunner::run_eager(std::span<const SeqBatchEntry> batch, std::vector<f
               [](const AttentionTile& a, const AttentionTile& b) { return a.max_pos > b.max_pos; });
     TAILOR_CUDA_TRY(cudaMemcpyAsync(d_in_, h_in_.data(), size_t(C) * 8 * 4, cudaMemcpyHostToDevice, stream_),
                     "uploading inputs");
+    if (x) {
+      std::memcpy(h_out_.data(), x->data() + t_base * D, size_t(T * D) * 4);
+      TAILOR_CUDA_TRY(cudaMemcpyAsync(x_, h_out_.data(), size_t(T * D) * 4, cudaMemcpyHostToDevice, stream_),
+                      "uploading the residual stream");
+    }
     if (check_finite_)
-      TAILOR_CUDA_TRY(cudaMemsetAsync(nonfinite_, 0, size_t(hp.n_layer) * 4, stream_), "finite check");
+      TAILOR_CUDA_TRY(cudaMemsetAsync(nonfinite_, 0, size_t(n_run_) * 4, stream_), "finite check");
     const bool mma = use_mma_ && multi;
     TAILOR_RETURN_IF_ERROR(
         layers(T, mma, n_tiles, attention_decode_splits(T, hp.n_head_kv, dev_.n_sm, opt_.n_ctx)));
     if (check_finite_) {
-      std::vector<unsigned> bad(size_t(hp.n_layer));
+      std::vector<unsigned> bad(static_cast<size_t>(n_run_));
       TAILOR_CUDA_TRY(
           cudaMemcpyAsync(bad.data(), nonfinite_, bad.size() * 4, cudaMemcpyDeviceToHost, stream_),
           "finite check");
       TAILOR_CUDA_TRY(cudaStreamSynchronize(stream_), "forward pass");
-      for (int l = 0; l < hp.n_layer; ++l)
+      for (int l = 0; l < n_run_; ++l)
         if (bad[size_t(l)])
           return internal_error(cat("non-finite activations after layer ", l,
                                     " on the first forward pass: the weights ", "overflow in ",
                                     dtype_name(wt_), "; try --dtype bf16 or f32"));
+    }
+    if (x) {  // a stack runner's output: the residual stream after its last layer, every token
+      TAILOR_CUDA_TRY(cudaMemcpyAsync(h_out_.data(), x_, size_t(T * D) * 4, cudaMemcpyDeviceToHost, stream_),
+                      "reading the residual stream");
+      TAILOR_CUDA_TRY(cudaStreamSynchronize(stream_), "forward pass");
+      std::memcpy(x->data() + t_base * D, h_out_.data(), size_t(T * D) * 4);
+      t_base += T;
+      continue;
     }
     for (int64_t r0 = 0; r0 < n_rows; r0 += R) {
       const int64_t n = std::min(R, n_rows - r0);
@@ -773,10 +830,11 @@ Status CudaRunner::run_eager(std::span<const SeqBatchEntry> batch, std::vector<f
 }
 
 Status CudaRunner::run_decode_graph(std::span<const SeqBatchEntry> batch, std::vector<float>* logits,
-                                    std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling) {
+                                    std::vector<int32_t>* ids, std::span<const DeviceSampling> sampling,
+                                    std::vector<float>* x) {
   const HParams& hp = spec_->hp;
   const int B = int(batch.size());
-  const int64_t V = hp.n_vocab;
+  const int64_t V = hp.n_vocab, D = hp.n_embd;
   const InputBlock in = host_inputs();
   for (int b = 0; b < B; ++b) {
     in.ids[b] = batch[size_t(b)].tokens[0];
@@ -790,6 +848,11 @@ Status CudaRunner::run_decode_graph(std::span<const SeqBatchEntry> batch, std::v
   // Sampling parameters travel like the inputs: uploaded before the replay, read by the graph's sampler.
   const bool sample = !sampling.empty();
   if (sample) TAILOR_RETURN_IF_ERROR(upload_sampling(sampling));
+  if (x) {  // stack runner: the graph starts from x_, uploaded outside it
+    std::memcpy(h_out_.data(), x->data(), size_t(B * D) * 4);
+    TAILOR_CUDA_TRY(cudaMemcpyAsync(x_, h_out_.data(), size_t(B * D) * 4, cudaMemcpyHostToDevice, stream_),
+                    "uploading the residual stream");
+  }
   const int n_split = attention_decode_splits(B, hp.n_head_kv, dev_.n_sm, opt_.n_ctx);
   const int key = 2 * B + (sample ? 1 : 0);
   auto it = graphs_.find(key);
@@ -800,13 +863,13 @@ Status CudaRunner::run_decode_graph(std::span<const SeqBatchEntry> batch, std::v
     Status st0 = layers(B, false, 0, n_split);
     decode_graph_ = false;
     TAILOR_RETURN_IF_ERROR(st0);
-    TAILOR_RETURN_IF_ERROR(head(B, 0, true, sample));
+    if (!stack_) TAILOR_RETURN_IF_ERROR(head(B, 0, true, sample));
     TAILOR_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
                     "capturing the decode graph");
     decode_graph_ = true;
     Status st = layers(B, false, 0, n_split);
     decode_graph_ = false;
-    if (st.ok()) st = head(B, 0, true, sample);
+    if (st.ok() && !stack_) st = head(B, 0, true, sample);
     cudaGraph_t g = nullptr;
     const cudaError_t ce = cudaStreamEndCapture(stream_, &g);
     if (!st.ok() || ce != cudaSuccess) {
@@ -824,7 +887,12 @@ Status CudaRunner::run_decode_graph(std::span<const SeqBatchEntry> batch, std::v
     TAILOR_CUDA_TRY(cudaGraphLaunch(it->second, stream_), "decode step");
     if (timing_) cudaEventRecord(timing_events_[1], stream_);
   }
-  if (logits) {
+  if (x) {
+    TAILOR_CUDA_TRY(cudaMemcpyAsync(h_out_.data(), x_, size_t(B * D) * 4, cudaMemcpyDeviceToHost, stream_),
+                    "reading the residual stream");
+    TAILOR_CUDA_TRY(cudaStreamSynchronize(stream_), "decode step");
+    std::memcpy(x->data(), h_out_.data(), size_t(B * D) * 4);
+  } else if (logits) {
     TAILOR_CUDA_TRY(
         cudaMemcpyAsync(h_out_.data(), logits_, size_t(B * V) * 4, cudaMemcpyDeviceToHost, stream_),
         "reading logits");

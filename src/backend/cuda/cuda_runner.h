@@ -9,6 +9,9 @@
 //    bandwidth-bound GEMV kernels for batch <= 8; forward_argmax() picks tokens on the device, and
 //    forward_sample() draws them there (sample.cuh: temperature, top-k, top-p, min-p, grammar masks), so
 //    only token ids come back.
+//  - RunnerOptions::layer_end < n_layer makes a stack runner, the GPU part of a split (model/split_runner.h):
+//    it uploads layers [0, layer_end) only (no embedding, final norm or lm_head) and offers forward_layers():
+//    the residual stream up from the host, the layers (the decode graph too), the stream back once.
 // Errors (no device, too little memory, unsupported GPU or dtype) are Status messages naming the fix.
 #pragma once
 
