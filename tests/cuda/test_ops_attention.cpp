@@ -25,7 +25,8 @@ struct Case {
 
 enum class Kernel { decode_one_split, decode_split_k, decode_max_split, prefill };
 
-void run_case(Rng& rng, DType kv_t, DType out_t, const Case& c, Kernel kernel, bool distinct_slots = false) {
+void run_case(Rng& rng, DType kv_t, DType out_t, const Case& c, Kernel kernel, bool distinct_slots = false,
+              int heads_per_block = cuda::kDecodeHeadsPerBlock) {
   const int64_t capacity = 301;
   const int n_slots = 3, D = c.head_dim;
   const int64_t Q = int64_t(c.n_head) * D, slot_elems = int64_t(c.n_head_kv) * capacity * D;
@@ -79,6 +80,7 @@ void run_case(Rng& rng, DType kv_t, DType out_t, const Case& c, Kernel kernel, b
   p.head_dim = D;
   p.scale = scale;
   p.distinct_slots = distinct_slots;
+  p.heads_per_block = heads_per_block;
   if (kernel == Kernel::prefill) {
     ASSERT_EQ(cuda::attention_prefill(p, d_tiles.as<cuda::AttentionTile>(), int(tiles.size()), nullptr),
               cudaSuccess);
@@ -137,9 +139,108 @@ TEST(CudaOps, AttentionDecode) {
           if (std::all_of(c.seqs.begin(), c.seqs.end(), [](const Seq& s) { return s.n == 1; }))
             run_case(rng, kv_t, DType::f32, c, k, true);
         }
+  // The other block shapes (query heads per block).
+  for (int hpb : {8})
+    for (int hd : {16, 64, 128})
+      for (const Case& c : cases(hd))
+        for (Kernel k : {Kernel::decode_one_split, Kernel::decode_split_k, Kernel::decode_max_split}) {
+          SCOPED_TRACE(testing::Message() << "heads per block " << hpb << " head_dim " << hd << " heads "
+                                          << c.n_head << "/" << c.n_head_kv);
+          run_case(rng, DType::bf16, DType::f32, c, k, false, hpb);
+        }
   // Outputs in the half types the runner feeds to o_proj.
   run_case(rng, DType::bf16, DType::bf16, cases(128)[1], Kernel::decode_split_k, true);
   run_case(rng, DType::f16, DType::f16, cases(64)[3], Kernel::decode_one_split);
+}
+
+// The decode attention with RoPE fused in (AttentionParams::qkv) against rope_qkv_store followed by the
+// plain decode attention, on the same random projection output and caches: the caches must come out
+// bit-identical (same arithmetic, rope_head.cuh) and the outputs equal up to summation order (none).
+TEST(CudaOps, AttentionDecodeFusedRope) {
+  TAILOR_REQUIRE_GPU();
+  Rng rng;
+  SCOPED_TRACE(testing::Message() << "seed " << rng.seed);
+  const int64_t capacity = 301;
+  const int n_slots = 3;
+  for (DType kv_t : {DType::bf16, DType::f16, DType::f32})
+    for (int hd : {64, 128})
+      for (int variant = 0; variant < 3; ++variant)  // 0 plain, 1 + bias, 2 + bias + q/k norm (Qwen3)
+        for (int n_split : {1, 0, 64}) {             // 0: the runner's split count
+          const int H = 8, HKV = 2, D = hd;
+          const std::vector<int32_t> pos = {200, 5, 299}, slots = {1, 0, 2};  // one token per slot
+          const int64_t T = 3, row = int64_t(H + 2 * HKV) * D, Q = int64_t(H) * D;
+          SCOPED_TRACE(testing::Message() << "kv " << dtype_name(kv_t) << " head_dim " << hd << " variant "
+                                          << variant << " n_split " << n_split);
+          const auto qkv = rng.normal(size_t(T * row));
+          const auto bias = rng.normal(size_t(row));
+          auto qn = rng.normal(size_t(D)), kn = rng.normal(size_t(D));
+          std::vector<float> inv_freq(size_t(D / 2));
+          for (int i = 0; i < D / 2; ++i)
+            inv_freq[size_t(i)] = std::pow(10000.0f, -2.0f * float(i) / float(D));
+          const int64_t slot_elems = int64_t(HKV) * capacity * D;
+          const auto kc = to_dtype(rng.normal(size_t(slot_elems * n_slots)), kv_t);
+          const auto vc = to_dtype(rng.normal(size_t(slot_elems * n_slots)), kv_t);
+          DevBuf d_qkv(qkv.data(), qkv.size() * 4), d_bias(bias.data(), bias.size() * 4),
+              d_qn(qn.data(), qn.size() * 4), d_kn(kn.data(), kn.size() * 4),
+              d_if(inv_freq.data(), inv_freq.size() * 4), d_pos(pos.data(), pos.size() * 4),
+              d_slots(slots.data(), slots.size() * 4), d_q(dtype_row_bytes(kv_t, uint64_t(T * Q))),
+              d_ka(kc.data(), kc.size()), d_va(vc.data(), vc.size()), d_kb(kc.data(), kc.size()),
+              d_vb(vc.data(), vc.size()), d_outa(size_t(T * Q) * 4), d_outb(size_t(T * Q) * 4);
+          const float* b = variant >= 1 ? d_bias.as<float>() : nullptr;
+          const float* qnp = variant == 2 ? d_qn.as<float>() : nullptr;
+          const float* knp = variant == 2 ? d_kn.as<float>() : nullptr;
+          const int ns = n_split ? n_split : cuda::attention_decode_splits(T, HKV, 132, capacity);
+          DevBuf ws(std::max<size_t>(16, cuda::attention_decode_workspace_bytes(T, H, D, ns)));
+          DevBuf counters(size_t(T) * H * 4);
+          cudaMemset(counters.get(), 0, counters.size());
+          auto params = [&](void* k, void* v, void* out) {
+            cuda::AttentionParams p;
+            p.q_stride = Q;
+            p.cache.k = k;
+            p.cache.v = v;
+            p.cache.t = kv_t;
+            p.cache.capacity = capacity;
+            p.cache.slot_stride = slot_elems;
+            p.pos = d_pos.as<int32_t>();
+            p.slots = d_slots.as<int32_t>();
+            p.out = out;
+            p.out_t = DType::f32;
+            p.out_stride = Q;
+            p.n_tok = T;
+            p.n_head = H;
+            p.n_head_kv = HKV;
+            p.head_dim = D;
+            p.scale = 1.0f / std::sqrt(float(D));
+            p.distinct_slots = true;
+            return p;
+          };
+          // A: separate RoPE/KV store, then attention.
+          cuda::KvCacheView ca;
+          ca.k = d_ka.get(), ca.v = d_va.get(), ca.t = kv_t, ca.capacity = capacity,
+          ca.slot_stride = slot_elems;
+          ASSERT_EQ(cuda::rope_qkv_store(d_q.get(), kv_t, d_qkv.as<float>(), b, qnp, knp, 1e-6f,
+                                         d_pos.as<int32_t>(), d_slots.as<int32_t>(), d_if.as<float>(), ca, T,
+                                         H, HKV, D, nullptr),
+                    cudaSuccess);
+          cuda::AttentionParams pa = params(d_ka.get(), d_va.get(), d_outa.get());
+          pa.q = d_q.get();
+          ASSERT_EQ(cuda::attention_decode(pa, ns, ws.get(), counters.as<unsigned>(), nullptr), cudaSuccess);
+          // B: fused.
+          cuda::AttentionParams pb = params(d_kb.get(), d_vb.get(), d_outb.get());
+          pb.qkv = d_qkv.as<float>();
+          pb.qkv_bias = b;
+          pb.q_norm = qnp;
+          pb.k_norm = knp;
+          pb.norm_eps = 1e-6f;
+          pb.inv_freq = d_if.as<float>();
+          ASSERT_EQ(cuda::attention_decode(pb, ns, ws.get(), counters.as<unsigned>(), nullptr), cudaSuccess);
+          sync_or_fail();
+          EXPECT_TRUE(d_ka.bytes() == d_kb.bytes()) << "k cache differs";
+          EXPECT_TRUE(d_va.bytes() == d_vb.bytes()) << "v cache differs";
+          const auto oa = from_dtype(d_outa.bytes().data(), DType::f32, size_t(T * Q));
+          const auto ob = from_dtype(d_outb.bytes().data(), DType::f32, size_t(T * Q));
+          EXPECT_LE(rel_err(ob, oa), 1e-6);
+        }
 }
 
 TEST(CudaOps, AttentionPrefillTensorCores) {

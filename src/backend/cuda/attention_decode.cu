@@ -3,6 +3,7 @@
 
 #include "backend/cuda/attention.cuh"
 #include "backend/cuda/common.cuh"
+#include "backend/cuda/rope_head.cuh"
 
 namespace tailor::cuda {
 
@@ -10,11 +11,8 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kHeadsPerBlock = 8;  // query heads of one KV head handled together (GQA group, chunked by 8)
 constexpr int kKeysPerThread = 4;  // K and V rows each thread prefetches per inner chunk
 constexpr int kMaxSub = 256;       // keys per inner chunk at most (scores kept in shared memory)
-// Keys per split at least: fewer, fuller splits keep the merge short (its loads are the kernel's tail).
-constexpr int kMinKeysPerSplit = 64;
 
 __host__ __device__ inline int lanes_per_key(int head_dim) {  // next power of two >= head_dim / 8
   int l = 1;
@@ -52,8 +50,8 @@ __device__ __forceinline__ void unpack8(const Raw8<KV>& r, float (&f)[8]) {
 }
 
 // Keys per split for a context of n_keys keys over a grid of n_split splits, and how many splits get keys.
-__device__ __forceinline__ int split_chunk(int n_keys, int n_split) {
-  return max((n_keys + n_split - 1) / n_split, kMinKeysPerSplit);
+__device__ __forceinline__ int split_chunk(int n_keys, int n_split, int min_keys) {
+  return max((n_keys + n_split - 1) / n_split, min_keys);
 }
 
 // grid: (n_split, n_head_kv * n_hgroups, n_tok). Dynamic shared memory: see smem_bytes().
@@ -63,7 +61,7 @@ __device__ __forceinline__ int split_chunk(int n_keys, int n_split) {
 // derives from the token's position how many splits actually hold keys (n_active) and leaves at once when
 // its split is empty. With n_active > 1, the last block of a (token, head group) to finish merges the
 // n_active partial results (a counter, reset by that block), so no second kernel is launched.
-template <class KV, class OutT, int kLp>
+template <class KV, class OutT, int kLp, int kHeadsPerBlock>
 __global__ void __launch_bounds__(kThreads)
     attn_decode_kernel(const AttentionParams p, int n_split, float* __restrict__ ws_o,
                        float* __restrict__ ws_ml, unsigned int* __restrict__ counters) {
@@ -85,7 +83,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t t = blockIdx.z;
   const int split = blockIdx.x;
   const int n_keys = p.pos[t] + 1;
-  const int chunk = split_chunk(n_keys, n_split);
+  const int chunk = split_chunk(n_keys, n_split, p.min_keys_per_split);
   const int n_active = (n_keys + chunk - 1) / chunk;
   if (split >= n_active) return;  // uniform over the block: no barrier is skipped by part of it
   const int slot = p.slots[t];
@@ -97,34 +95,66 @@ __global__ void __launch_bounds__(kThreads)
   const KV* vbase =
       static_cast<const KV*>(p.cache.v) + slot * p.cache.slot_stride + int64_t(kvh) * p.cache.capacity * D;
   // K and V rows of the current inner chunk, loaded before they are needed (one memory latency per chunk).
+  const bool fused = p.qkv != nullptr;  // RoPE fused: this kernel writes the newest K/V row itself
   Raw8<KV> kraw[kKeysPerThread], vraw[kKeysPerThread];
   auto load_kv = [&](int c0, int n_sub, int key_begin, int key_end) {  // keys c0 + j in [key_begin, key_end)
 #pragma unroll
     for (int i = 0; i < kKeysPerThread; ++i) {
       const int j = kl + i * kpp, key = c0 + j;
       if (j < n_sub && has_dc && key >= key_begin && key < key_end) {
-        kraw[i] = load_raw8(kbase + int64_t(key) * D + dc * 8);
-        vraw[i] = load_raw8(vbase + int64_t(key) * D + dc * 8);
+        const KV* kp = kbase + int64_t(key) * D + dc * 8;
+        const KV* vp = vbase + int64_t(key) * D + dc * 8;
+        if (fused && key == n_keys - 1) {  // written by this block in this launch: not the read-only path
+#pragma unroll
+          for (int w = 0; w < int(sizeof(KV) / 2); ++w) {
+            kraw[i].w[w] = __ldcg(reinterpret_cast<const uint4*>(kp) + w);
+            vraw[i].w[w] = __ldcg(reinterpret_cast<const uint4*>(vp) + w);
+          }
+        } else {
+          kraw[i] = load_raw8(kp);
+          vraw[i] = load_raw8(vp);
+        }
       }
     }
   };
-  // The first chunk: everything but the newest key (position n_keys - 1, written by the previous kernel) may
-  // be loaded before the wait when the slots are distinct.
+  // The first chunk: everything but the newest key (position n_keys - 1, written by the previous kernel, or
+  // by this block when fused) may be loaded before the wait when the slots are distinct.
   const int n_sub0 = min(n_sub_max, k1 - k0);
   if (p.distinct_slots) {
     load_kv(k0, n_sub0, k0, n_keys - 1);
     pdl_wait();
-    load_kv(k0, n_sub0, n_keys - 1, n_keys);
+    if (!fused) load_kv(k0, n_sub0, n_keys - 1, n_keys);
   } else {
     load_kv(k0, n_sub0, k0, k1);
   }
 
   float* ps = smem;                               // [kHeadsPerBlock][n_sub_max]
   float* stat = ps + kHeadsPerBlock * n_sub_max;  // [3][kHeadsPerBlock]: m, l, corr
-  float* red = stat + 3 * kHeadsPerBlock;         // [kWarps][kHeadsPerBlock][D]
+  float* red = stat + 4 * kHeadsPerBlock;  // [kWarps][kHeadsPerBlock][D], 16-byte aligned (stat padded)
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const KV* qbase = static_cast<const KV*>(p.q) + t * p.q_stride + int64_t(h0) * D;
+  if (fused) {
+    // One warp per job: the block's query heads (into shared memory, rounded to KV as the q buffer would
+    // be), and, in the split that holds the newest key, that key's K and V rows (into the cache).
+    KV* qs = reinterpret_cast<KV*>(red);  // [kHeadsPerBlock][D]; red is used only after the main loop
+    const float* row = p.qkv + t * int64_t(p.n_head + 2 * p.n_head_kv) * D;
+    const bool newest_here = split == n_active - 1;
+    const int n_jobs = nh + (newest_here ? 2 : 0);
+    for (int job = warp; job < n_jobs; job += kWarps) {
+      const int head = job < nh ? h0 + job : (job == nh ? p.n_head + kvh : p.n_head + p.n_head_kv + kvh);
+      const float* nw = job < nh ? p.q_norm : (job == nh ? p.k_norm : nullptr);
+      float lo[kRopeMaxPairsPerLane], hi[kRopeMaxPairsPerLane];
+      rope_head(row + int64_t(head) * D, p.qkv_bias ? p.qkv_bias + int64_t(head) * D : nullptr, nw,
+                p.norm_eps, n_keys - 1, p.inv_freq, D, job <= nh, lane, lo, hi);
+      KV* dst =
+          job < nh ? qs + job * D : const_cast<KV*>(job == nh ? kbase : vbase) + int64_t(n_keys - 1) * D;
+      store_head(dst, lo, hi, D, lane);
+    }
+    __syncthreads();
+    qbase = qs;
+    if (newest_here) load_kv(k0, n_sub0, n_keys - 1, n_keys);
+  }
   float qr[kHeadsPerBlock][8];
 #pragma unroll
   for (int g = 0; g < kHeadsPerBlock; ++g) {
@@ -314,17 +344,30 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) *counter = 0;  // ready for the next launch (graph replays reuse the counters)
 }
 
-size_t smem_bytes(int head_dim) {
-  return sizeof(float) * (size_t(kHeadsPerBlock) * sub_keys(head_dim) + 3 * kHeadsPerBlock +
-                          size_t(kWarps) * kHeadsPerBlock * head_dim);
+size_t smem_bytes(int head_dim, int heads_per_block) {
+  return sizeof(float) * (size_t(heads_per_block) * sub_keys(head_dim) + 4 * heads_per_block +
+                          size_t(kWarps) * heads_per_block * head_dim);
+}
+
+// Query heads per block (of one KV head's group; 4 or 8, each a set of compiled kernels): fewer heads per
+// block = more blocks, each with a shorter
+// chain of work per thread (the kernel is bound by that chain, not by bandwidth); K/V rows are then read once
+// per head group (from L2 after the first).
+int heads_per_block(const AttentionParams& p) {
+  return p.heads_per_block == 8 ? 8 : 4;
+}
+
+template <class KV, class OutT, int kLp>
+auto pick_kernel(int hpb) {
+  return hpb == 8 ? attn_decode_kernel<KV, OutT, kLp, 8> : attn_decode_kernel<KV, OutT, kLp, 4>;
 }
 
 }  // namespace
 
-int attention_decode_splits(int64_t n_tok, int n_head_kv, int n_sm, int64_t max_keys) {
+int attention_decode_splits(int64_t n_tok, int n_head_kv, int n_sm, int64_t max_keys, int min_keys) {
   const int64_t blocks = std::max<int64_t>(1, n_tok * n_head_kv);
   const int64_t useful =
-      std::max<int64_t>(1, ceil_div(max_keys, kMinKeysPerSplit));  // splits that can get keys
+      std::max<int64_t>(1, ceil_div(max_keys, std::max(1, min_keys)));  // splits that can get keys
   // About one wave of blocks: each split's loads are a single memory round trip already, and every extra
   // split adds to the merge.
   return int(std::clamp<int64_t>(std::min(ceil_div(int64_t(n_sm), blocks), useful), 1, 64));
@@ -339,14 +382,16 @@ cudaError_t attention_decode(const AttentionParams& p, int n_split, void* worksp
                              cudaStream_t stream) {
   if (p.n_tok <= 0) return cudaSuccess;
   if (p.head_dim % 8 != 0 || p.head_dim > 256 || p.n_head_kv <= 0 || p.n_head % p.n_head_kv != 0 ||
-      n_split < 1 || p.n_tok > 65535 || (n_split > 1 && (!workspace || !counters)) || n_split > 64 ||
-      !aligned16(p.q) || p.q_stride % 8 != 0)
+      n_split < 1 || p.min_keys_per_split < 1 || p.n_tok > 65535 ||
+      (n_split > 1 && (!workspace || !counters)) || n_split > 64 ||
+      (p.qkv ? !p.distinct_slots || !p.inv_freq : !aligned16(p.q) || p.q_stride % 8 != 0))
     return cudaErrorInvalidValue;
   const int G = p.n_head / p.n_head_kv;
-  const int n_hgroups = (G + kHeadsPerBlock - 1) / kHeadsPerBlock;
+  const int hpb = heads_per_block(p);
+  const int n_hgroups = (G + hpb - 1) / hpb;
   float* ws_o = static_cast<float*>(workspace);
   float* ws_ml = ws_o ? ws_o + size_t(p.n_tok) * p.n_head * n_split * p.head_dim : nullptr;
-  const size_t smem = smem_bytes(p.head_dim);
+  const size_t smem = smem_bytes(p.head_dim, hpb);
   const dim3 grid(unsigned(n_split), unsigned(p.n_head_kv * n_hgroups), unsigned(p.n_tok));
   return dispatch_float(p.cache.t, [&](auto ktag) {
     using KV = decltype(ktag);
@@ -355,22 +400,22 @@ cudaError_t attention_decode(const AttentionParams& p, int n_split, void* worksp
       void (*k)(const AttentionParams, int, float*, float*, unsigned int*) = nullptr;
       switch (lanes_per_key(p.head_dim)) {
         case 1:
-          k = attn_decode_kernel<KV, OutT, 1>;
+          k = pick_kernel<KV, OutT, 1>(hpb);
           break;
         case 2:
-          k = attn_decode_kernel<KV, OutT, 2>;
+          k = pick_kernel<KV, OutT, 2>(hpb);
           break;
         case 4:
-          k = attn_decode_kernel<KV, OutT, 4>;
+          k = pick_kernel<KV, OutT, 4>(hpb);
           break;
         case 8:
-          k = attn_decode_kernel<KV, OutT, 8>;
+          k = pick_kernel<KV, OutT, 8>(hpb);
           break;
         case 16:
-          k = attn_decode_kernel<KV, OutT, 16>;
+          k = pick_kernel<KV, OutT, 16>(hpb);
           break;
         default:
-          k = attn_decode_kernel<KV, OutT, 32>;
+          k = pick_kernel<KV, OutT, 32>(hpb);
           break;
       }
       if (smem > 48 * 1024) {

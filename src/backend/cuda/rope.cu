@@ -1,15 +1,15 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/rope.cuh"
+#include "backend/cuda/rope_head.cuh"
 
 namespace tailor::cuda {
 
 namespace {
 
-constexpr int kMaxPairsPerLane = 4;  // head_dim <= 256
 constexpr int kWarps = 8;
 
 // grid: (n_tok, ceil(heads / kWarps)); one warp per head (q heads, then k heads, then v heads).
-// Reference: HF modeling_llama.py apply_rotary_pos_emb / rotate_half; modeling_qwen3.py q_norm/k_norm.
+// The math per head: rope_head.cuh.
 template <class QT, class KT>
 __global__ void __launch_bounds__(kWarps * 32)
     rope_qkv_kernel(QT* __restrict__ q_out, const float* __restrict__ qkv, const float* __restrict__ bias,
@@ -24,75 +24,21 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int n_heads_all = n_head + 2 * n_head_kv;
   if (head >= n_heads_all) return;
   const int64_t t = blockIdx.x;
-  const int half = head_dim / 2;
   const int64_t row_len = int64_t(n_heads_all) * head_dim;
   const float* src = qkv + t * row_len + int64_t(head) * head_dim;
   const float* b = bias ? bias + int64_t(head) * head_dim : nullptr;
   const bool is_q = head < n_head, is_k = !is_q && head < n_head + n_head_kv;
   const float* nw = is_q ? q_norm : (is_k ? k_norm : nullptr);
-
-  float lo[kMaxPairsPerLane], hi[kMaxPairsPerLane];
-  float ss = 0.0f;
-#pragma unroll
-  for (int c = 0; c < kMaxPairsPerLane; ++c) {
-    const int i = lane + 32 * c;
-    lo[c] = hi[c] = 0.0f;
-    if (i < half) {
-      lo[c] = src[i] + (b ? b[i] : 0.0f);
-      hi[c] = src[i + half] + (b ? b[i + half] : 0.0f);
-      ss += lo[c] * lo[c] + hi[c] * hi[c];
-    }
-  }
-  if (nw) {
-    const float inv = rsqrtf(warp_sum(ss) / float(head_dim) + eps);
-#pragma unroll
-    for (int c = 0; c < kMaxPairsPerLane; ++c) {
-      const int i = lane + 32 * c;
-      if (i < half) {
-        lo[c] = lo[c] * inv * nw[i];
-        hi[c] = hi[c] * inv * nw[i + half];
-      }
-    }
-  }
   const int32_t p = pos[t];
-  if (is_q || is_k) {
-#pragma unroll
-    for (int c = 0; c < kMaxPairsPerLane; ++c) {
-      const int i = lane + 32 * c;
-      if (i < half) {
-        // Angle in f32 exactly as HF forms it (inv_freq * position), then full-precision sin/cos.
-        const float ang = float(p) * inv_freq[i];
-        float sn, cs;
-        sincosf(ang, &sn, &cs);
-        const float a = lo[c], bb = hi[c];
-        lo[c] = a * cs - bb * sn;
-        hi[c] = bb * cs + a * sn;
-      }
-    }
-  }
+  float lo[kRopeMaxPairsPerLane], hi[kRopeMaxPairsPerLane];
+  rope_head(src, b, nw, eps, p, inv_freq, head_dim, is_q || is_k, lane, lo, hi);
   if (is_q) {
-    QT* dst = q_out + (t * n_head + head) * int64_t(head_dim);
-#pragma unroll
-    for (int c = 0; c < kMaxPairsPerLane; ++c) {
-      const int i = lane + 32 * c;
-      if (i < half) {
-        dst[i] = from_f32<QT>(lo[c]);
-        dst[i + half] = from_f32<QT>(hi[c]);
-      }
-    }
+    store_head(q_out + (t * n_head + head) * int64_t(head_dim), lo, hi, head_dim, lane);
     return;
   }
   const int kvh = is_k ? head - n_head : head - n_head - n_head_kv;
   KT* base = (is_k ? cache_k : cache_v) + int64_t(slots[t]) * slot_stride;
-  KT* dst = base + (int64_t(kvh) * capacity + p) * head_dim;
-#pragma unroll
-  for (int c = 0; c < kMaxPairsPerLane; ++c) {
-    const int i = lane + 32 * c;
-    if (i < half) {
-      dst[i] = from_f32<KT>(lo[c]);
-      dst[i + half] = from_f32<KT>(hi[c]);
-    }
-  }
+  store_head(base + (int64_t(kvh) * capacity + p) * head_dim, lo, hi, head_dim, lane);
 }
 
 }  // namespace
@@ -102,7 +48,7 @@ cudaError_t rope_qkv_store(void* q_out, DType q_t, const float* qkv, const float
                            const float* inv_freq, const KvCacheView& cache, int64_t n_tok, int n_head,
                            int n_head_kv, int head_dim, cudaStream_t stream) {
   if (n_tok <= 0) return cudaSuccess;
-  if (head_dim % 2 != 0 || head_dim > 2 * 32 * kMaxPairsPerLane || n_head <= 0 || n_head_kv <= 0)
+  if (head_dim % 2 != 0 || head_dim > 2 * 32 * kRopeMaxPairsPerLane || n_head <= 0 || n_head_kv <= 0)
     return cudaErrorInvalidValue;
   const dim3 grid(unsigned(n_tok), unsigned(ceil_div(n_head + 2 * n_head_kv, kWarps)));
   return dispatch_float(q_t, [&](auto qtag) {
