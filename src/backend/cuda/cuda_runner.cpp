@@ -209,6 +209,7 @@ class CudaRunner final : public Runner {
   unsigned int* attn_counters_ = nullptr;  // [C * n_head], zero between launches
   bool decode_graph_ = false;              // layers() is recording a decode step: one token per distinct slot
   std::string experiment_;                 // ",a,b," from TAILOR_CUDA_EXPERIMENT (timing only)
+  int min_keys_ = kDecodeMinKeysPerSplit;  // decode attention: keys per split at least
   bool exp(const char* name) const { return experiment_.find(cat(",", name, ",")) != std::string::npos; }
   void* argmax_ws_ = nullptr;                // argmax partials for R rows
   unsigned int* argmax_counters_ = nullptr;  // [R], zero between launches
@@ -265,11 +266,15 @@ Status CudaRunner::init() {
   set_programmatic_launch(dev_.cc_major >= 9 && !(pdl_env && std::string(pdl_env) == "0"));
   check_finite_ = opt_.check_finite_first_pass;
   // TAILOR_CUDA_EXPERIMENT: comma-separated timing experiments (A/B in one process): noearly (GEMV weight
-  // loads wait for the previous kernel), nodistinct (decode attention waits before reading any key),
+  // loads wait for the previous kernel), nodistinct (decode attention waits before reading any key, and RoPE
+  // runs as its own kernel), nofuserope (RoPE as its own kernel), split32 / split128 (decode attention splits
+  // of at least 32 / 128 keys instead of 64), hpb8 (8 query heads per decode-attention block instead of 4),
   // skip-rope / skip-attn (leave the op out: wrong output, timing only).
   if (const char* ex = std::getenv("TAILOR_CUDA_EXPERIMENT"); ex && *ex) {
     experiment_ = cat(",", ex, ",");
     log_warn("TAILOR_CUDA_EXPERIMENT=", ex, ": timing experiment, output may be wrong");
+    if (exp("split32")) min_keys_ = 32;
+    if (exp("split128")) min_keys_ = 128;
   }
 
   // Sizes first, so "does it fit" is answered before anything is allocated.
@@ -286,9 +291,9 @@ Status CudaRunner::init() {
         cat("CUDA runner: a vocabulary of ", V, " tokens is beyond the GPU sampler's ", kSampleMaxVocab));
   for (int64_t t = 1; t <= C; ++t)
     attn_ws_bytes_ = std::max(
-        attn_ws_bytes_,
-        attention_decode_workspace_bytes(t, hp.n_head, hp.head_dim,
-                                         attention_decode_splits(t, hp.n_head_kv, dev_.n_sm, opt_.n_ctx)));
+        attn_ws_bytes_, attention_decode_workspace_bytes(
+                            t, hp.n_head, hp.head_dim,
+                            attention_decode_splits(t, hp.n_head_kv, dev_.n_sm, opt_.n_ctx, min_keys_)));
   auto scratch = [&](DeviceArena& a) {
     x_ = static_cast<float*>(a.take(uint64_t(C) * D * 4));
     xn_ = a.take(dtype_row_bytes(wt_, uint64_t(C) * D));
@@ -576,7 +581,9 @@ Status CudaRunner::layers(int64_t T, bool mma_attention, int n_tiles, int n_spli
                       "rms_norm");
     TAILOR_RETURN_IF_ERROR(mm(qkv_, DType::f32, Q + 2 * KV, xn_, D, L.wqkv, Q + 2 * KV, D, T, 1.0f, 0.0f,
                               nullptr, false, fuse ? L.attn_norm : nullptr));
-    if (!exp("skip-rope"))
+    // Decode graph: RoPE and the KV-cache write happen inside the decode attention (AttentionParams::qkv).
+    const bool fuse_rope = decode_graph_ && !mma_attention && !exp("nodistinct") && !exp("nofuserope");
+    if (!fuse_rope && !exp("skip-rope"))
       TAILOR_CUDA_TRY(rope_qkv_store(q_, kv_t_, qkv_, L.bqkv, L.q_norm, L.k_norm, eps, d_pos, d_slot,
                                      inv_freq_, cache(l), T, hp.n_head, hp.n_head_kv, hp.head_dim, stream_),
                       "rope/kv store");
@@ -595,6 +602,16 @@ Status CudaRunner::layers(int64_t T, bool mma_attention, int n_tiles, int n_spli
     ap.head_dim = hp.head_dim;
     ap.scale = hp.attn_scale();
     ap.distinct_slots = decode_graph_ && !exp("nodistinct");
+    ap.min_keys_per_split = min_keys_;
+    ap.heads_per_block = exp("hpb8") ? 8 : kDecodeHeadsPerBlock;
+    if (fuse_rope) {
+      ap.qkv = static_cast<const float*>(qkv_);
+      ap.qkv_bias = L.bqkv;
+      ap.q_norm = L.q_norm;
+      ap.k_norm = L.k_norm;
+      ap.norm_eps = eps;
+      ap.inv_freq = inv_freq_;
+    }
     if (exp("skip-attn")) {
     } else if (mma_attention)
       TAILOR_CUDA_TRY(attention_prefill(ap, d_tiles, n_tiles, stream_), "attention (prefill)");
@@ -781,7 +798,7 @@ Status CudaRunner::run_eager(std::span<const SeqBatchEntry> batch, std::vector<f
       TAILOR_CUDA_TRY(cudaMemsetAsync(nonfinite_, 0, size_t(n_run_) * 4, stream_), "finite check");
     const bool mma = use_mma_ && multi;
     TAILOR_RETURN_IF_ERROR(
-        layers(T, mma, n_tiles, attention_decode_splits(T, hp.n_head_kv, dev_.n_sm, opt_.n_ctx)));
+        layers(T, mma, n_tiles, attention_decode_splits(T, hp.n_head_kv, dev_.n_sm, opt_.n_ctx, min_keys_)));
     if (check_finite_) {
       std::vector<unsigned> bad(static_cast<size_t>(n_run_));
       TAILOR_CUDA_TRY(
@@ -853,7 +870,7 @@ Status CudaRunner::run_decode_graph(std::span<const SeqBatchEntry> batch, std::v
     TAILOR_CUDA_TRY(cudaMemcpyAsync(x_, h_out_.data(), size_t(B * D) * 4, cudaMemcpyHostToDevice, stream_),
                     "uploading the residual stream");
   }
-  const int n_split = attention_decode_splits(B, hp.n_head_kv, dev_.n_sm, opt_.n_ctx);
+  const int n_split = attention_decode_splits(B, hp.n_head_kv, dev_.n_sm, opt_.n_ctx, min_keys_);
   const int key = 2 * B + (sample ? 1 : 0);
   auto it = graphs_.find(key);
   if (it == graphs_.end()) {
