@@ -33,6 +33,9 @@ cudaError_t convert_rows(void* dst, DType dst_t, const void* src, DType src_t, i
     using D = decltype(dtag);
     return dispatch_float(src_t, [&](auto stag) {
       using S = decltype(stag);
+      // cudaGetLastError() also returns errors of earlier, unrelated runtime calls (already reported by
+      // them); clear those so that only this launch's own error is returned.
+      (void)cudaGetLastError();
       convert_rows_kernel<D, S><<<blocks, threads, 0, stream>>>(
           static_cast<D*>(dst), static_cast<const S*>(src), rows, cols, dst_row_step, dst_row_off, overflow);
       return launch_status();
