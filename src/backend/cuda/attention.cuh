@@ -1,8 +1,10 @@
 // Causal grouped-query attention against the paged-by-slot KV cache.
 //  - attention_decode: split-K "flash-decoding" on CUDA cores. Any number of query tokens, each with its own
-//    slot and position; one block per (key split, KV head, token) serves all query heads of that KV head, so
-//    each K/V row is read once per group. Graph-friendly: the split count is fixed at launch and each block
-//    derives its key range from the position it reads on the device.
+//    slot and position; one block per (key split, KV head, group of up to 4 of its query heads, token), so
+//    each K/V row is read from memory once per KV head (the other head groups hit L2). Graph-friendly: the
+//    grid is fixed at launch, and each block derives from the position it reads on the device how many splits
+//    the context needs and which keys are its own. In the decode graph it also applies RoPE and writes the
+//    newest K/V row (AttentionParams::qkv), replacing rope_qkv_store.
 //  - attention_prefill: flash-attention-2 style on tensor cores (mma.sync m16n8k16, f16/bf16), tiles of up to
 //    kPrefillTileRows consecutive query tokens of one sequence.
 #pragma once
