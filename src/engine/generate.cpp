@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 
 #include "sample/device_sampling.h"
 
@@ -50,26 +49,26 @@ Result<GenerateResult> generate(Runner& runner, int slot, std::span<const int32_
   // s is sample_row() with (seed, s): reproducible per backend, but not the CPU Sampler's stream.
   const bool on_device = runner.samples_on_device() && fits_device_sampling(opt.sampling);
   std::vector<int32_t> ids;
+  // The mask for token `step` (empty without a constraint). Past finish_after, only the token that heads for
+  // the shortest valid end is allowed: a certain pick at any temperature, on either path.
+  auto constraint_mask = [&](int step) -> TokenMask {
+    if (!constraint || constraint->finished()) return {};
+    std::fill(mask.begin(), mask.end(), 0u);
+    constraint->fill_mask(mask);
+    if (opt.finish_after >= 0 && step >= opt.finish_after) {
+      const int32_t t = constraint->finishing_token();
+      if (t >= 0 && t < hp.n_vocab && mask_allows(mask, t)) {
+        std::fill(mask.begin(), mask.end(), 0u);
+        mask[size_t(t) >> 5] |= 1u << (t & 31);
+      }
+    }
+    return mask;
+  };
   // Runs `e`; on the device path also draws token `step` there, under the constraint's mask for it (which
   // is known before the pass: it depends only on the tokens accepted so far).
   auto pass = [&](const SeqBatchEntry& e, int step) -> Status {
     if (!on_device) return runner.forward({&e, 1}, logits);
-    TokenMask m;
-    if (constraint && !constraint->finished()) {
-      std::fill(mask.begin(), mask.end(), 0u);
-      constraint->fill_mask(mask);
-      m = mask;
-      // Past finish_after, the token that heads for the end is a certain pick (as the CPU path's logit
-      // boost).
-      if (opt.finish_after >= 0 && step >= opt.finish_after) {
-        const int32_t t = constraint->finishing_token();
-        if (t >= 0 && t < hp.n_vocab && mask_allows(m, t)) {
-          std::fill(mask.begin(), mask.end(), 0u);
-          mask[size_t(t) >> 5] |= 1u << (t & 31);
-        }
-      }
-    }
-    const DeviceSampling d = device_sampling(opt.sampling, uint64_t(step), m);
+    const DeviceSampling d = device_sampling(opt.sampling, uint64_t(step), constraint_mask(step));
     return runner.forward_sample({&e, 1}, {&d, 1}, ids);
   };
 
@@ -97,21 +96,7 @@ Result<GenerateResult> generate(Runner& runner, int slot, std::span<const int32_
     }
     int32_t id = on_device ? ids[0] : -1;
     if (!on_device) {
-      TokenMask m;
-      if (constraint) {
-        std::fill(mask.begin(), mask.end(), 0u);
-        constraint->fill_mask(mask);
-        m = mask;
-        if (opt.finish_after >= 0 && step >= opt.finish_after) {
-          const int32_t t = constraint->finishing_token();
-          if (t >= 0 && t < hp.n_vocab && mask_allows(m, t)) {
-            const float top = *std::max_element(logits.begin(), logits.begin() + hp.n_vocab);
-            logits[size_t(t)] =
-                (std::isfinite(top) ? top : 0.0f) + 1000.0f;  // a certain pick at any temperature
-          }
-        }
-      }
-      id = sampler.sample({logits.data(), size_t(hp.n_vocab)}, history, m);
+      id = sampler.sample({logits.data(), size_t(hp.n_vocab)}, history, constraint_mask(step));
     }
     if (id < 0) {
       res.finish = FinishReason::constraint_dead;  // the grammar allowed no token: report, never spin

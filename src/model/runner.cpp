@@ -9,13 +9,11 @@ Status Runner::forward_sample(std::span<const SeqBatchEntry> batch, std::span<co
                                 batch.size(), " sequences (one per sequence)"));
   for (const DeviceSampling& d : params)
     TAILOR_RETURN_IF_ERROR(validate(sampler_params(d)).with_context("forward_sample: "));
-  std::vector<SeqBatchEntry> last(batch.begin(), batch.end());
-  for (auto& e : last) e.all_logits = false;
   std::vector<float> logits;
-  TAILOR_RETURN_IF_ERROR(forward(last, logits));
+  TAILOR_RETURN_IF_ERROR(forward_last_logits(batch, logits));
   const size_t n_vocab = size_t(hparams().n_vocab);
-  ids.resize(last.size());
-  for (size_t i = 0; i < last.size(); ++i)
+  ids.resize(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i)
     ids[i] = sample_row(params[i], {logits.data() + i * n_vocab, n_vocab});
   return {};
 }

@@ -79,6 +79,14 @@ class Runner {
   // Layers [layer_begin, n_layer) on x, then the final norm and lm_head: logits as forward() returns them.
   virtual Status forward_from_hidden(std::span<const SeqBatchEntry> batch, std::span<const float> x,
                                      std::vector<float>& logits);
+
+ protected:
+  // forward() with only each entry's last-token logits (the default forward_argmax/forward_sample's input).
+  Status forward_last_logits(std::span<const SeqBatchEntry> batch, std::vector<float>& logits) {
+    std::vector<SeqBatchEntry> last(batch.begin(), batch.end());
+    for (auto& e : last) e.all_logits = false;
+    return forward(last, logits);
+  }
 };
 
 inline Status Runner::embed(std::span<const SeqBatchEntry>, std::vector<float>&) {
@@ -93,13 +101,11 @@ inline Status Runner::forward_from_hidden(std::span<const SeqBatchEntry>, std::s
 }
 
 inline Status Runner::forward_argmax(std::span<const SeqBatchEntry> batch, std::vector<int32_t>& ids) {
-  std::vector<SeqBatchEntry> last(batch.begin(), batch.end());
-  for (auto& e : last) e.all_logits = false;
   std::vector<float> logits;
-  TAILOR_RETURN_IF_ERROR(forward(last, logits));
+  TAILOR_RETURN_IF_ERROR(forward_last_logits(batch, logits));
   const size_t n_vocab = size_t(hparams().n_vocab);
-  ids.resize(last.size());
-  for (size_t i = 0; i < last.size(); ++i) {
+  ids.resize(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
     const float* row = logits.data() + i * n_vocab;
     size_t best = 0;
     for (size_t j = 1; j < n_vocab; ++j)
