@@ -399,6 +399,7 @@ Status determinize(const Nfa& nfa, const std::array<uint8_t, 256>& byte_class, u
   std::vector<uint32_t> stamp(n, 0);
   uint32_t cur_stamp = 0;
   std::vector<int32_t> stack;
+  uint64_t work = 0;  // against lim.max_determinize_work
   auto closure = [&](const std::vector<int32_t>& seeds) {
     ++cur_stamp;
     std::vector<int32_t> key;
@@ -407,6 +408,7 @@ Status determinize(const Nfa& nfa, const std::array<uint8_t, 256>& byte_class, u
     while (!stack.empty()) {
       int32_t s = stack.back();
       stack.pop_back();
+      ++work;
       if (important[s]) key.push_back(s);
       for (uint32_t k = eps_off[s]; k < eps_off[s + 1]; ++k) {
         const int32_t t = int32_t(eps_to[k]);
@@ -417,6 +419,7 @@ Status determinize(const Nfa& nfa, const std::array<uint8_t, 256>& byte_class, u
       }
     }
     std::sort(key.begin(), key.end());
+    work += key.size();  // the sort, and hashing it in intern()
     return key;
   };
 
@@ -440,6 +443,13 @@ Status determinize(const Nfa& nfa, const std::array<uint8_t, 256>& byte_class, u
               " DFA states (a pattern such as (a|b)*a(a|b){20} blows up when determinized; "
               "simplify the pattern or its repetition counts)"));
     }
+    work += sets[i].size();
+    if (work > lim.max_determinize_work) {
+      return invalid_argument(
+          cat("grammar too complex: determinizing one rule took more than ", lim.max_determinize_work,
+              " steps (a repetition of a group that can match nothing, such as (a|b|){25,}, multiplies the "
+              "automaton's states; simplify the pattern or its repetition counts)"));
+    }
     for (auto& b : buckets) b.clear();
     call_targets.clear();
     bool is_final = false;
@@ -448,6 +458,7 @@ Status determinize(const Nfa& nfa, const std::array<uint8_t, 256>& byte_class, u
       for (uint32_t k = off[s]; k < off[s + 1]; ++k) {
         const NfaEdge& e = nfa.edges[idx[k]];
         if (e.kind == NfaEdge::byte) {
+          work += byte_class[e.hi] - byte_class[e.lo] + 1;
           for (uint32_t c = byte_class[e.lo]; c <= byte_class[e.hi]; ++c) buckets[c].push_back(e.to);
         } else if (e.kind == NfaEdge::call) {
           call_targets.push_back({e.rule, e.to});

@@ -18,6 +18,9 @@ namespace tailor::grammar {
 struct AutomatonLimits {
   uint32_t max_nfa_states = 4'000'000;  // after inlining and expanding counted repetitions
   uint32_t max_dfa_states = 400'000;    // all rules together
+  // Subset-construction steps (NFA states visited by closures and scanned per DFA state) for one rule: bounds
+  // the time a pattern with few DFA states but huge state sets takes, e.g. (a|b|){25,}: about 0.5 s of work.
+  uint64_t max_determinize_work = 100'000'000;
 };
 
 struct Automaton {

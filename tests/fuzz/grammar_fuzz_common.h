@@ -34,6 +34,7 @@ inline CompileOptions fuzz_compile_options() {
   o.eager_ms = 0;  // classify lazily: only the states the walk meets
   o.limits.max_nfa_states = 20000;
   o.limits.max_dfa_states = 5000;
+  o.limits.max_determinize_work = 5'000'000;
   return o;
 }
 

@@ -4,6 +4,7 @@
 
 #include <time.h>
 
+#include <chrono>
 #include <cstdio>
 #include <regex>
 
@@ -104,6 +105,36 @@ TEST(Regex, JsonStringModeEscapes) {
 // over \p{L} rescanned the thousand byte-range edges of the class's start state. The closure now walks
 // epsilon edges only. Correctness of the language, and a CPU-time bound on patterns of the same shape (about
 // 700 ms before the fix in a Release build, under 100 ms after).
+// fuzz_regex found a pattern (json_string mode) whose determinization has few DFA states but huge state sets:
+// a counted loop of a group that can match nothing. It must end quickly, compiled or refused as too complex,
+// and a small work budget must refuse it with a message that says what to change.
+TEST(Regex, EmptyableGroupRepeatedManyTimesIsBounded) {
+  RegexOptions opt;
+  opt.json_string = true;
+  opt.ascii_safe = true;
+  const std::string pattern("zL(00|\x01|b\x01|c|c|){25,}z");
+  auto g = regex_to_grammar(pattern, opt);
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  CompileOptions tight;
+  tight.eager_ms = 0;
+  tight.limits.max_determinize_work = 100'000;
+  auto refused = compile_grammar(*g, byte_vocab(), tight);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("too complex"), std::string::npos) << refused.status().message();
+  EXPECT_NE(refused.status().message().find("simplify"), std::string::npos) << refused.status().message();
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto cg = compile_grammar(*g, byte_vocab());  // default limits: compiled, or refused, but not stuck
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (cg.ok()) {
+    EXPECT_TRUE(matches(*cg, "zL" + std::string(25, 'c') + "z"));
+    EXPECT_FALSE(matches(*cg, "zLz0"));
+  }
+#ifdef NDEBUG
+  EXPECT_LT(s, 5.0) << "determinization is unbounded again";
+#endif
+}
+
 TEST(Regex, LoopsOverLargeUnicodeClassesCompileFast) {
   RegexOptions opt;
   opt.json_string = true;
