@@ -121,7 +121,9 @@ void expect_sampled_like_cpu(const std::vector<int32_t>& ids, const std::vector<
     std::vector<float> row(logits.begin() + long(rows[i] * size_t(V)),
                            logits.begin() + long((rows[i] + 1) * size_t(V)));
     EXPECT_EQ(ids[i], sample_row(ps[i], row)) << "entry " << i;
-    if (!ps[i].mask.empty()) EXPECT_EQ(ids[i] % 2, 0) << "entry " << i << ": the mask allows even ids only";
+    if (!ps[i].mask.empty()) {
+      EXPECT_EQ(ids[i] % 2, 0) << "entry " << i << ": the mask allows even ids only";
+    }
   }
 }
 

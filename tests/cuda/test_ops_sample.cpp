@@ -11,6 +11,7 @@
 #include <set>
 
 #include "backend/cuda/sample.cuh"
+#include "backend/cuda/sample_params.h"
 #include "cuda_test_util.h"
 #include "sample/device_sampling.h"
 #include "sample/sampler_kernels.h"
@@ -23,18 +24,6 @@ namespace {
 constexpr int64_t kQwenVocab = 151936;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-cuda::SampleRow to_row(const DeviceSampling& d, int64_t mask_offset) {
-  cuda::SampleRow r;
-  r.temperature = d.temperature;
-  r.top_k = d.top_k;
-  r.top_p = d.top_p;
-  r.min_p = d.min_p;
-  r.seed = d.seed;
-  r.step = d.step;
-  r.mask_offset = d.mask.empty() ? -1 : mask_offset;
-  return r;
-}
 
 DeviceSampling params(float t, int k = 0, float p = 1.0f, float min_p = 0.0f, uint64_t seed = 7) {
   DeviceSampling d;
@@ -55,7 +44,7 @@ std::vector<int32_t> gpu_sample(const std::vector<float>& logits, int64_t V,
   std::vector<uint32_t> masks;
   std::vector<cuda::SampleRow> rows;
   for (const DeviceSampling& d : ps) {
-    rows.push_back(to_row(d, int64_t(masks.size())));
+    rows.push_back(cuda::to_sample_row(d, int64_t(masks.size())));
     if (!d.mask.empty()) {
       std::vector<uint32_t> m(static_cast<size_t>(words), 0u);
       std::copy_n(d.mask.begin(), std::min<size_t>(d.mask.size(), m.size()), m.begin());
@@ -94,7 +83,7 @@ std::map<int32_t, int> gpu_draws(const std::vector<float>& logits, const DeviceS
     for (int64_t r = 0; r < m; ++r) {
       DeviceSampling s = d;
       s.step = uint64_t(done + r);
-      rows[size_t(r)] = to_row(s, 0);
+      rows[size_t(r)] = cuda::to_sample_row(s, 0);
     }
     cudaMemcpy(d_rows.get(), rows.data(), size_t(m) * sizeof(cuda::SampleRow), cudaMemcpyHostToDevice);
     EXPECT_EQ(cuda::sample(d_ids.as<int32_t>(), d_logits.as<float>(), 0, d_work.as<float>(), m, V,

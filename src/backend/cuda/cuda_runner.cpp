@@ -25,6 +25,7 @@
 #include "backend/cuda/rms_norm.cuh"
 #include "backend/cuda/rope.cuh"
 #include "backend/cuda/sample.cuh"
+#include "backend/cuda/sample_params.h"
 #include "backend/cuda/silu_mul.cuh"
 #include "core/log.h"
 #include "model/rope.h"
@@ -664,21 +665,13 @@ Status CudaRunner::upload_sampling(std::span<const DeviceSampling> params) {
   int64_t n_masks = 0;
   for (size_t i = 0; i < params.size(); ++i) {
     const DeviceSampling& d = params[i];
-    SampleRow& r = rows[i];
-    r = SampleRow{};
-    r.temperature = d.temperature;
-    r.top_k = d.top_k;
-    r.top_p = d.top_p;
-    r.min_p = d.min_p;
-    r.seed = d.seed;
-    r.step = d.step;
+    rows[i] = to_sample_row(d, n_masks * mask_words_);
     if (!d.mask.empty()) {
       // Words past the end of a shorter mask allow nothing (as on the CPU).
       uint32_t* m = words + n_masks * mask_words_;
       const size_t n = std::min(d.mask.size(), size_t(mask_words_));
       std::memcpy(m, d.mask.data(), n * 4);
       std::memset(m + n, 0, (size_t(mask_words_) - n) * 4);
-      r.mask_offset = n_masks * mask_words_;
       ++n_masks;
     }
   }
