@@ -49,6 +49,37 @@ int arg(int argc, char** argv, const char* name, int def) {
 
 }  // namespace
 
+// Captures `work` once in a CUDA graph on stream s and returns the median replay time in ms (20 timed replays
+// after 3 warm-ups).
+template <class F>
+double median_graph_ms(cudaStream_t s, F&& work) {
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  work();
+  CK(cudaStreamEndCapture(s, &g));
+  CK(cudaGraphInstantiate(&ge, g, 0));
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  std::vector<float> ms;
+  for (int r = 0; r < 23; ++r) {
+    CK(cudaEventRecord(e0, s));
+    CK(cudaGraphLaunch(ge, s));
+    CK(cudaEventRecord(e1, s));
+    CK(cudaEventSynchronize(e1));
+    float t = 0;
+    cudaEventElapsedTime(&t, e0, e1);
+    if (r >= 3) ms.push_back(t);
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  cudaGraphExecDestroy(ge);
+  cudaGraphDestroy(g);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
 int main(int argc, char** argv) {
   const int64_t D = arg(argc, argv, "--hidden", 3584), F = arg(argc, argv, "--ffn", 18944),
                 L = arg(argc, argv, "--layers", 28), H = arg(argc, argv, "--heads", 28),
@@ -141,32 +172,10 @@ int main(int argc, char** argv) {
       };
       step();  // warm-up outside the capture (cuBLAS picks its kernels)
       CK(cudaStreamSynchronize(s));
-      cudaGraph_t g;
-      cudaGraphExec_t ge;
-      CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-      step();
-      CK(cudaStreamEndCapture(s, &g));
-      CK(cudaGraphInstantiate(&ge, g, 0));
-      cudaEvent_t e0, e1;
-      cudaEventCreate(&e0);
-      cudaEventCreate(&e1);
-      std::vector<float> ms;
-      for (int r = 0; r < 23; ++r) {
-        CK(cudaEventRecord(e0, s));
-        CK(cudaGraphLaunch(ge, s));
-        CK(cudaEventRecord(e1, s));
-        CK(cudaEventSynchronize(e1));
-        float t = 0;
-        cudaEventElapsedTime(&t, e0, e1);
-        if (r >= 3) ms.push_back(t);
-      }
-      std::sort(ms.begin(), ms.end());
-      const double med = ms[ms.size() / 2];
+      const double med = median_graph_ms(s, step);
       const double gbs = double(bytes) / (med * 1e-3) / 1e9;
       std::printf("%-8d %-14s %10.3f %10.0f %7.1f%%\n", batch, names[which], med, gbs,
                   copy > 0 ? 100.0 * gbs * 1e9 / copy : 0.0);
-      cudaGraphExecDestroy(ge);
-      cudaGraphDestroy(g);
     }
   }
   std::printf("weights per step: %.2f GB\n", double(bytes) / 1e9);
@@ -264,29 +273,11 @@ int main(int argc, char** argv) {
         tailor::cuda::set_programmatic_launch(pdl == 1);
         op.run();
         CK(cudaStreamSynchronize(s));
-        cudaGraph_t g;
-        cudaGraphExec_t ge;
-        CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-        for (int l = 0; l < 28; ++l) op.run();
-        CK(cudaStreamEndCapture(s, &g));
-        CK(cudaGraphInstantiate(&ge, g, 0));
-        cudaEvent_t e0, e1;
-        cudaEventCreate(&e0);
-        cudaEventCreate(&e1);
-        std::vector<float> ms;
-        for (int r = 0; r < 23; ++r) {
-          CK(cudaEventRecord(e0, s));
-          CK(cudaGraphLaunch(ge, s));
-          CK(cudaEventRecord(e1, s));
-          CK(cudaEventSynchronize(e1));
-          float t = 0;
-          cudaEventElapsedTime(&t, e0, e1);
-          if (r >= 3) ms.push_back(t);
-        }
-        std::sort(ms.begin(), ms.end());
-        us[pdl] = ms[ms.size() / 2] * 1e3 / 28;
-        cudaGraphExecDestroy(ge);
-        cudaGraphDestroy(g);
+        us[pdl] = median_graph_ms(s,
+                                  [&] {
+                                    for (int l = 0; l < 28; ++l) op.run();
+                                  }) *
+                  1e3 / 28;
       }
       std::printf("%-6d %-22s %10.2f %10.2f\n", batch, op.name, us[1], us[0]);
     }
