@@ -15,13 +15,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   opt.strict_additional_properties = !(data[0] & 2);
   opt.max_whitespace = data[0] >> 4;
   std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
-  auto g = json_schema_to_grammar(text, opt);
-  if (!g.ok()) {
-    if (g.status().message().empty()) std::abort();
-    return 0;
-  }
-  auto cg = compile_grammar(*g, fuzz::fuzz_vocab(), fuzz::fuzz_compile_options());
-  if (!cg.ok()) return 0;
-  fuzz::exercise(*cg, data, size);
+  fuzz::check_and_exercise(json_schema_to_grammar(text, opt), data, size);
   return 0;
 }

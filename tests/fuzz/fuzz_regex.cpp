@@ -14,13 +14,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   opt.ascii_safe = data[0] & 2;
   std::string_view pattern(reinterpret_cast<const char*>(data + 1), size - 1);
   (void)regex_length_bounds(pattern);
-  auto g = regex_to_grammar(pattern, opt);
-  if (!g.ok()) {
-    if (g.status().message().empty()) std::abort();
-    return 0;
-  }
-  auto cg = compile_grammar(*g, fuzz::fuzz_vocab(), fuzz::fuzz_compile_options());
-  if (!cg.ok()) return 0;
-  fuzz::exercise(*cg, data, size);
+  fuzz::check_and_exercise(regex_to_grammar(pattern, opt), data, size);
   return 0;
 }

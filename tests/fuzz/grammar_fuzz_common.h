@@ -64,4 +64,15 @@ inline void exercise(const std::shared_ptr<const CompiledGrammar>& g, const uint
   (void)m.shortest_completion(4096);
 }
 
+// The common tail of the converter targets: a refused input must say why; an accepted one is compiled (the
+// small limits may refuse it) and walked.
+inline void check_and_exercise(const Result<Grammar>& g, const uint8_t* seed, size_t n) {
+  if (!g.ok()) {
+    if (g.status().message().empty()) std::abort();  // errors must say what is wrong
+    return;
+  }
+  auto cg = compile_grammar(g.value(), fuzz_vocab(), fuzz_compile_options());
+  if (cg.ok()) exercise(*cg, seed, n);
+}
+
 }  // namespace tailor::grammar::fuzz
